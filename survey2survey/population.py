@@ -20,8 +20,8 @@ from .surveys import BANDS, FILTER_KEYS, TEMPLATES, blackbody_colours, k_correct
 __all__ = ['H0', 'OMEGA_M', 'LF_MSTAR', 'LF_ALPHA', 'LF_PHISTAR', 'PAIRS_SELECTION', 'EXTERNAL_SELECTION', 'KINDS',
            'Q_DISK_INTRINSIC', 'REGIONS', 'FIELD_ARCSEC', 'distance_modulus', 'kpc_per_arcsec',
            'comoving_volume_element', 'schechter', 'red_fraction', 'Selection', 'draw_z_mag', 'shen_size_kpc',
-           'shen_scatter', 'sersic_b', 'sersic_enclosed', 'composite_scale', 'draw_galaxy', 'galaxy_counts',
-           'star_counts', 'draw_neighbours', 'draw_stars']
+           'shen_scatter', 'sersic_b', 'sersic_enclosed', 'composite_scale', 'draw_galaxy', 'knot_positions',
+           'galaxy_counts', 'star_counts', 'draw_neighbours', 'draw_stars']
 
 # %% ../nbs/04_population.ipynb #8036f7e4
 H0, OMEGA_M = 70.0, 0.3
@@ -169,7 +169,7 @@ def _late_disk_sed(u:float) -> np.ndarray:
     "`u` in [0, 2]: Sbc (0) -> Scd (1) -> Im (2)."
     return _sed_weights(Sbc=1-u, Scd=u) if u <= 1 else _sed_weights(Scd=2-u, Im=u-1)
 
-# %% ../nbs/04_population.ipynb #e8ab2614
+# %% ../nbs/04_population.ipynb #4ea182f3
 REGIONS = dict(stripe82=((-50.0, 60.0), (-1.25, 1.25)), sdss_north=((120.0, 240.0), (0.0, 60.0)))
 
 def _mag_columns(prefix:str, mags) -> dict:
@@ -196,12 +196,13 @@ def draw_galaxy(
         early = kind == "early"
         M = r - float(distance_modulus(z)) - float(k_correction_r(_KIND_TEMPLATE[kind], z))
         bt = rng.uniform(0.55, 1.0) if early else rng.beta(1.5, 5.0)
+        kf = 0.0 if early else rng.uniform(0.1, 0.4)
         bulge_sed = _sed_weights(E=1.0) if early else _sed_weights(E=1 - (u := 0.5*rng.random()), Sbc=u)
         disk_sed = _sed_weights(E=1 - (u := 0.5*rng.random()), Sbc=u) if early else _late_disk_sed(2*rng.random())
-        cb, cd = mix_colours(bulge_sed, z), mix_colours(disk_sed, z)
-        bulge_mags = r - 2.5*math.log10(bt) + cb if bt > 0 else np.full(6, np.inf)
-        disk_mags = r - 2.5*math.log10(1 - bt) + cd if bt < 1 else np.full(6, np.inf)
-        total = _add_mags(bulge_mags, disk_mags)
+        bulge_mags = _component_mags(r, bt, mix_colours(bulge_sed, z))
+        disk_mags = _component_mags(r, (1 - bt)*(1 - kf), mix_colours(disk_sed, z))
+        knots_mags = _component_mags(r, (1 - bt)*kf, template_colours("Im", z))
+        total = _add_mags(bulge_mags, disk_mags, knots_mags)
         if sel.des_g_max is None or total[FILTER_KEYS.index(("des", "g"))] < sel.des_g_max: break
     else:
         raise InputError(f"no galaxy passed DES g < {sel.des_g_max} in {max_tries} draws; loosen the selection")
@@ -212,12 +213,35 @@ def draw_galaxy(
     disk_hlr = composite_scale(hlr, bt, bulge_n, ratio)
     disk_q = _disk_q(rng)
     bulge_q = max(_spheroid_q(rng), disk_q)
+    n_knots, pitch, knot_seed = (0 if early else int(rng.integers(50, 301))), float(rng.uniform(10, 30)), int(rng.integers(2**62))
     ra, dec = _draw_sky_position(rng, region)
     return dict(ra=ra, dec=dec, z=z, kind=kind, abs_mag_r=M, **_mag_columns("", total),
                 hlr_arcsec=hlr, bulge_frac=float(bt), bulge_n=bulge_n, disk_n=1.0,
                 bulge_hlr_arcsec=ratio*disk_hlr, disk_hlr_arcsec=disk_hlr, bulge_q=bulge_q, disk_q=disk_q,
                 pa_deg=float(rng.uniform(0, 180)), x_offset_arcsec=float(rng.normal(0, 0.1)), y_offset_arcsec=float(rng.normal(0, 0.1)),
-                **_mag_columns("bulge_", bulge_mags), **_mag_columns("disk_", disk_mags))
+                knots_frac=float((1 - bt)*kf), n_knots=n_knots, arm_pitch_deg=pitch if n_knots else np.nan, knot_seed=knot_seed,
+                knot_sigma_arcsec=0.25*disk_hlr/1.6783,
+                **_mag_columns("bulge_", bulge_mags), **_mag_columns("disk_", disk_mags), **_mag_columns("knots_", knots_mags))
+
+def _component_mags(r:float, frac:float, colours:np.ndarray) -> np.ndarray:
+    "Six-band magnitudes of a component carrying `frac` of the SDSS r flux (infinite if none)."
+    return r - 2.5*math.log10(frac) + colours if frac > 0 else np.full(6, np.inf)
+
+def knot_positions(
+    g:dict, # a galaxy (`draw_galaxy`) or its catalogue row
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Offsets (arcsec, from the cutout centre) and flux fractions (sum 1) of a galaxy's star-forming knots."
+    k = int(g["n_knots"])
+    rng = np.random.default_rng(int(g["knot_seed"]))
+    h = g["disk_hlr_arcsec"]/1.6783 # exponential scale length
+    r = rng.gamma(2.0, h, k) # the radial distribution of an exponential disk's light
+    arm = rng.random(k) < 0.7
+    phi = np.where(arm, rng.uniform(0, 2*np.pi) + np.pi*rng.integers(0, 2, k) + np.log(np.maximum(r, 1e-3*h)/h)/math.tan(math.radians(g["arm_pitch_deg"] if k else 20)) + rng.normal(0, 0.15, k),
+                   rng.uniform(0, 2*np.pi, k))
+    q, pa = g["disk_q"], math.radians(g["pa_deg"])
+    x, y = r*np.cos(phi)/math.sqrt(q), r*np.sin(phi)*math.sqrt(q) # GalSim's area-preserving shear
+    w = rng.lognormal(0, 0.5, k)
+    return (x*math.cos(pa) - y*math.sin(pa) + g["x_offset_arcsec"], x*math.sin(pa) + y*math.cos(pa) + g["y_offset_arcsec"], w/w.sum())
 
 # %% ../nbs/04_population.ipynb #42805574
 FIELD_ARCSEC = 64.0

@@ -279,7 +279,7 @@ def blackbody_colours(
     m = np.stack([np.interp(np.asarray(T, float), T_GRID, tab[:, j]) for j in range(6)], -1)
     return m - m[..., 1:2]
 
-# %% ../nbs/03_surveys.ipynb #968606bf
+# %% ../nbs/03_surveys.ipynb #244358cf
 SDSS_PIXEL_AREA = 0.396**2 # arcsec^2: the unit in which astropy's SDSS example states its stretch
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ class Display:
     Q:float = 10.0 # asinh softening
     stretch:float = 0.5/SDSS_PIXEL_AREA # linear stretch, nanomaggies per arcsec^2
     minimum:float = 0.0 # black point, nanomaggies per arcsec^2
-    band_scales:tuple = (1.0, 1.0, 1.0) # multipliers of g, r, i
+    band_scales:tuple = (2.5, 1.5, 1.0) # multipliers of g, r, i (SDSS colour balance)
     bits:int|None = 8 # quantise to this many bits per channel (`None`: keep floats)
 
     def __post_init__(self):
@@ -316,7 +316,7 @@ def quantise(
     n = 2**bits - 1
     return np.round(np.clip(x, 0, 1)*n) / n
 
-# %% ../nbs/03_surveys.ipynb #56188902
+# %% ../nbs/03_surveys.ipynb #484e1d41
 @functools.cache
 def rebin_matrix(
     n_in:int, # input pixels
@@ -335,13 +335,25 @@ def rebin_matrix(
         raise InputError(f"the output grid ({n_out} x {scale_out}) is not inside the input grid ({n_in} x {scale_in})")
     return m
 
+@functools.cache
+def _rebin_taps(n_in:int, scale_in:float, n_out:int, scale_out:float) -> tuple[np.ndarray, np.ndarray]:
+    "The non-zero entries of `rebin_matrix`, row by row: `(indices, weights)`, each (n_out, k)."
+    m = rebin_matrix(n_in, scale_in, n_out, scale_out)
+    k = int((m > 0).sum(1).max())
+    idx = np.zeros((n_out, k), int); w = np.zeros((n_out, k))
+    for i, row in enumerate(m):
+        nz = np.flatnonzero(row)
+        idx[i, :len(nz)], idx[i, len(nz):], w[i, :len(nz)] = nz, nz[-1], row[nz]
+    return idx, w
+
 def to_sdss_grid(
     image:np.ndarray, # (H, W) or (H, W, C) on the grid of `inst`
     inst:Instrument, # the instrument whose grid `image` is on
     size:int=OUTPUT_SIZE, # output pixels on a side
 ) -> np.ndarray:
     "`image` resampled onto the SDSS pixel grid (0.396\"/pix, `size` x `size`, same centre)."
-    m = rebin_matrix(inst.image_size_pix, inst.pixel_scale_arcsec, size, SDSS.pixel_scale_arcsec)
+    idx, w = _rebin_taps(inst.image_size_pix, inst.pixel_scale_arcsec, size, SDSS.pixel_scale_arcsec)
     x = np.asarray(image, float)
-    out = np.tensordot(m, x, axes=(1, 0))                  # rows
-    return np.moveaxis(np.tensordot(m, out, axes=(1, 1)), 0, 1)  # columns
+    tail = (1,)*(x.ndim - 1)
+    rows = sum(w[:, k].reshape(-1, *tail) * x[idx[:, k]] for k in range(w.shape[1]))
+    return sum(w[:, k].reshape(1, -1, *tail[1:]) * rows[:, idx[:, k]] for k in range(w.shape[1]))
