@@ -34,7 +34,7 @@ __all__ = ['log', 'NEIGHBOUR_GALSIM_MAG', 'SERSIC_TRUNCATION', 'ARTIFACT_KINDS',
            'draw_stars_into', 'ArtifactRates', 'draw_artifacts', 'cosmic_ray_tracks', 'full_well_electrons',
            'bleed_columns', 'render_flux', 'compose', 'artifact_mask', 'SimConfig', 'preset_config', 'field_objects',
            'Scene', 'make_scene', 'render_scene', 'simulate_one', 'dataset_name', 'default_processes', 'simulate',
-           'plot_calibration', 'validation_metrics']
+           'plot_calibration', 'validation_metrics', 'plot_pairs', 'plot_artifacts', 'plot_distributions']
 
 # %% ../nbs/05_simulate.ipynb #18e1ba23
 NEIGHBOUR_GALSIM_MAG = 22.0 # neighbours brighter than this are drawn exactly; fainter ones as Gaussians
@@ -160,7 +160,7 @@ def draw_stars_into(images, inst:Instrument, cond:Conditions, stars:dict, per_ba
         else:
             _add_stamp(images, _psf(inst.psf_beta, cond.psf_fwhm_arcsec[1]).drawImage(nx=size, ny=size, scale=s, center=centre), w)
 
-# %% ../nbs/05_simulate.ipynb #5e6f5b57
+# %% ../nbs/05_simulate.ipynb #9c877e50
 ARTIFACT_KINDS = ("trail", "cosmic", "bleed", "partial")
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ class ArtifactRates:
         for k, v in dataclasses.asdict(self).items():
             if not 0 <= v <= 1: raise InputError(f"artifact rate {k}={v} is not a fraction in [0, 1]")
 
-_TRAIL_PEAK_SIGMA = dict(sdss=(5.0, 40.0), des=(2.0, 8.0)) # peak of a trail, in sky-noise units
+_TRAIL_PEAK_SIGMA = dict(sdss=(3.0, 20.0), des=(1.5, 6.0)) # peak of a trail, in sky-noise units
 
 def draw_artifacts(
     rng:np.random.Generator, # this image's artifact generator
@@ -618,7 +618,7 @@ def simulate(
     log.info(f"{root}: {config.n_pairs} pairs + {config.n_external} external images in {dt:.1f} s")
     return root
 
-# %% ../nbs/05_simulate.ipynb #c1d12148
+# %% ../nbs/05_simulate.ipynb #e1fa1d61
 PAPER_DES_VS_SDSS = dict(dF=-32.80e-3, dF_std=9.13e-3, dS=1.224, dS_std=0.779) # Buncher et al. 2021, Tables 2-3 (validation)
 
 # -- temporary: replace with survey2survey.metrics (issue 5) once it lands -------------------
@@ -626,18 +626,20 @@ def _aperture(n:int, r_max_pix:float=75.0) -> np.ndarray:
     yy, xx = np.mgrid[:n, :n]
     return np.hypot(yy - (n - 1)/2, xx - (n - 1)/2) < r_max_pix
 
+def _flux_mag_and_snr(
+    images:np.ndarray, # (N, H, W, 3) pictures
+) -> tuple[np.ndarray, np.ndarray]:
+    "Per-image pseudo-flux magnitude F (eq. 5) and mean S/N (eq. 7) inside r < 75 pixels."
+    beta = np.asarray(images, np.float64).mean(-1)[:, _aperture(images.shape[1])]
+    return 30 - 2.5*np.log10(beta.sum(1)), beta.mean(1)/beta.std(1)
+
 def _paper_metrics(
     sdss:np.ndarray, # (N, H, W, 3) SDSS pictures
     des:np.ndarray, # (N, H, W, 3) DES pictures of the same galaxies
 ) -> dict:
     "ΔF and ΔS of DES vs SDSS (eqs. 5-8): means and standard deviations of the per-image relative differences."
-    m = _aperture(sdss.shape[1])
-    out = {}
-    per = {}
-    for name, x in (("sdss", sdss), ("des", des)):
-        beta = np.asarray(x, np.float64).mean(-1)[:, m]
-        per[name] = (30 - 2.5*np.log10(beta.sum(1)), beta.mean(1)/beta.std(1))
-    for k, (key) in enumerate(("dF", "dS")):
+    out, per = {}, dict(sdss=_flux_mag_and_snr(sdss), des=_flux_mag_and_snr(des))
+    for k, key in enumerate(("dF", "dS")):
         r = (per["des"][k] - per["sdss"][k]) / per["sdss"][k]
         out[key], out[f"{key}_std"] = float(r.mean()), float(r.std())
     out.update(F_sdss=per["sdss"][0], F_des=per["des"][0], sn_sdss=per["sdss"][1], sn_des=per["des"][1])
@@ -706,3 +708,69 @@ def _report(d:dict, what:str) -> str:
     p = PAPER_DES_VS_SDSS
     return (f"{what}: ΔF x 1e3 = {1e3*d['dF']:.2f} ± {1e3*d['dF_std']:.2f} (paper {1e3*p['dF']:.2f} ± {1e3*p['dF_std']:.2f}); "
             f"ΔS = {d['dS']:.3f} ± {d['dS_std']:.3f} (paper {p['dS']:.3f} ± {p['dS_std']:.3f}); within 1σ: {_within_paper(d)}")
+
+# %% ../nbs/05_simulate.ipynb #ab594a93
+def plot_pairs(
+    store, # a `pairs` store (`open_store`)
+    rows=None, # catalogue rows to show; default the first `n` of the validation split
+    n:int=8, # how many pairs when `rows` is not given
+    size:float=1.5, # inches per image
+    titles:bool=False, # write r magnitude and redshift above each column
+):
+    "Fig. 1 of the paper: DES (top row) and SDSS (bottom row) pictures of the same galaxies; returns `(fig, ax)`."
+    import matplotlib.pyplot as plt
+    rows = store.indices("val")[:n] if rows is None else np.asarray(rows)
+    des, sdss = store.read("des", rows), store.read("sdss", rows)
+    fig, ax = plt.subplots(2, len(rows), figsize=(size*len(rows), 2*size + (0.3 if titles else 0)), squeeze=False)
+    cat = store.catalogue
+    for j, r in enumerate(rows):
+        ax[0, j].imshow(des[j]); ax[1, j].imshow(sdss[j])
+        if titles: ax[0, j].set_title(f"r={cat.mag_sdss_r[r]:.1f} z={cat.z[r]:.2f}", fontsize=7)
+    for a in ax.ravel(): a.set_xticks([]); a.set_yticks([])
+    ax[0, 0].set_ylabel("DES"); ax[1, 0].set_ylabel("SDSS")
+    fig.subplots_adjust(wspace=0.03, hspace=0.03, left=0.03, right=0.995, bottom=0.01, top=0.92 if titles else 0.99)
+    return fig, ax
+
+# %% ../nbs/05_simulate.ipynb #f50ef690
+def plot_artifacts(
+    seed:int=0, # dataset seed
+    index:int=2, # which galaxy of the `external` set to show
+    size:float=2.2, # inches per panel
+):
+    "The same SDSS galaxy with each kind of imperfection, and its rebuilt artifact mask as a contour; returns `(fig, ax)`."
+    import matplotlib.pyplot as plt
+    base = preset_config("smoke", sdss_external_artifacts=ArtifactRates(), external_bright_star=0.0)
+    cases = dict(trail=dict(sdss_external_artifacts=ArtifactRates(trail=1.0)), cosmic=dict(sdss_external_artifacts=ArtifactRates(cosmic=1.0)),
+                 bleed=dict(external_bright_star=1.0), partial=dict(sdss_external_artifacts=ArtifactRates(partial=1.0)))
+    fig, ax = plt.subplots(1, 5, figsize=(5*size, size + 0.3))
+    ax[0].imshow(simulate_one(base, seed, "external", index)[0]["sdss"]); ax[0].set_title("clean", fontsize=9)
+    for a, (kind, change) in zip(ax[1:], cases.items()):
+        images, row = simulate_one(dataclasses.replace(base, **change), seed, "external", index)
+        a.imshow(images["sdss"])
+        a.contour(artifact_mask(row, "sdss", (kind,)), levels=[0.5], colors="magenta", linewidths=0.6)
+        a.set_title(kind, fontsize=9)
+    for a in ax: a.set_xticks([]); a.set_yticks([])
+    fig.tight_layout()
+    return fig, ax
+
+# %% ../nbs/05_simulate.ipynb #570a19bb
+def plot_distributions(
+    pairs, # the `pairs` store
+    external=None, # the `external` store, if any
+):
+    "Histograms of SDSS r, half-light radius, redshift and per-image S/N (eq. 7); returns `(fig, ax)`."
+    import matplotlib.pyplot as plt
+    sets = [("pairs", pairs.catalogue)] + ([("external", external.catalogue)] if external is not None else [])
+    fig, ax = plt.subplots(1, 4, figsize=(13, 2.8))
+    for name, cat in sets:
+        ax[0].hist(cat.mag_sdss_r, bins=25, histtype="step", density=True, label=name)
+        ax[1].hist(np.log10(cat.hlr_arcsec), bins=25, histtype="step", density=True)
+        ax[2].hist(cat.z, bins=25, histtype="step", density=True)
+    snr = [("SDSS pairs", pairs, "sdss"), ("DES pairs", pairs, "des")] + ([("SDSS external", external, "sdss")] if external is not None else [])
+    for label, st, arr in snr:
+        sn = np.concatenate([_flux_mag_and_snr(x)[1] for _, x in st.iter_chunks(arr)])
+        ax[3].hist(sn, bins=25, histtype="step", density=True, label=label)
+    for a, lab in zip(ax, ("SDSS r (AB)", "log10 half-light radius [arcsec]", "redshift", "mean S/N (eq. 7)")): a.set_xlabel(lab)
+    ax[0].legend(fontsize=8); ax[3].legend(fontsize=8)
+    fig.tight_layout()
+    return fig, ax
