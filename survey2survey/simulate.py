@@ -520,7 +520,7 @@ def simulate_one(
     displays = dict(sdss=config.sdss_display, des=config.des_display)
     return {sv: compose(f, instrument(sv), displays[sv], scene.artifacts[sv]) for sv, f in fluxes.items()}, row
 
-# %% ../nbs/05_simulate.ipynb #1006cb65
+# %% ../nbs/05_simulate.ipynb #a6b97ed1
 @dataclass(frozen=True)
 class _ChunkMaker:
     "Makes chunk `i` of one set's store; an instance of a module-level class, so worker processes can unpickle it."
@@ -548,24 +548,30 @@ def _plan(config:SimConfig) -> list:
     return plan
 
 def _check_existing(root:Path, plan:list, attrs:dict, overwrite:bool):
-    "Refuse, before writing anything, to write into stores that hold another simulation."
+    "Refuse, before writing anything, to write into a dataset folder whose stores hold another simulation."
+    import shutil
     from survey2survey.store import MANIFEST, _is_store_dir
     if root.exists() and not root.is_dir(): raise InputError(f"{root} exists and is not a folder; choose another --out")
-    if overwrite: return
-    for name, n, arrays in plan:
+    sizes = {name: n for name, n, _ in plan}
+    for name in SETS:
         p = root/name
         if not (p/MANIFEST).exists():
-            if p.exists() and any(p.iterdir()) and not _is_store_dir(p):
+            if name in sizes and p.exists() and any(p.iterdir()) and not _is_store_dir(p):
                 raise StoreValidationError(p, "the folder exists and is not a survey2survey store", fix="choose another --out")
             continue
         try: spec = json.loads((p/MANIFEST).read_text())["spec"]
         except (OSError, ValueError, KeyError): continue          # create_store reports damaged manifests itself
         old = spec.get("attrs", {})
         diffs = [f"{k}: store has {old.get(k)!r}, this run writes {attrs[k]!r}" for k in attrs if old.get(k) != attrs[k]]
-        if spec.get("n") != n: diffs.append(f"n: store has {spec.get('n')}, this run writes {n}")
-        if diffs:
+        if name not in sizes: diffs.append("this run writes no such store")
+        elif spec.get("n") != sizes[name]: diffs.append(f"n: store has {spec.get('n')}, this run writes {sizes[name]}")
+        if not diffs: continue
+        if not overwrite:
             raise StoreValidationError(p, "holds another simulation (" + "; ".join(diffs) + ")",
                                        fix="write to another --out, or pass --overwrite to replace it")
+        if name not in sizes:           # a store of the dataset being replaced that this run would not rewrite
+            log.info(f"removing {p}: it belongs to the dataset being overwritten")
+            shutil.rmtree(p)
 
 def _provenance(config:SimConfig) -> dict:
     from importlib import metadata

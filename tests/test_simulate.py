@@ -68,6 +68,7 @@ def test_overwrite_replaces_another_seed(reference, tmp_path):
                         "--processes", "1", "--n-external", "0", "--overwrite"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert open_store(root/"pairs").attrs["seed"] == 6
+    assert not (root/"external").exists()          # the replaced dataset's external store does not linger
 
 
 @pytest.mark.slow
