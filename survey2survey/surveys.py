@@ -287,7 +287,7 @@ def blackbody_colours(
     m = np.stack([np.interp(np.asarray(T, float), T_GRID, tab[:, j]) for j in range(6)], -1)
     return m - m[..., 1:2]
 
-# %% ../nbs/03_surveys.ipynb #244358cf
+# %% ../nbs/03_surveys.ipynb #7a18a8fd
 SDSS_PIXEL_AREA = 0.396**2 # arcsec^2: the unit in which astropy's SDSS example states its stretch
 
 @dataclass(frozen=True)
@@ -311,8 +311,9 @@ def lupton_rgb(
     "RGB picture (H, W, 3) float64 in [0, 1] from g, r, i images, Lupton et al. (2004) via astropy."
     from astropy.visualization import ManualInterval, make_lupton_rgb
     g, r, i = (np.asarray(x, float)*s for x, s in zip(flux, display.band_scales))
-    rgb = make_lupton_rgb(i, r, g, interval=ManualInterval(vmin=display.minimum), Q=display.Q, stretch=display.stretch,
-                          output_dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):      # astropy divides by the intensity before masking its zeros
+        rgb = make_lupton_rgb(i, r, g, interval=ManualInterval(vmin=display.minimum), Q=display.Q, stretch=display.stretch,
+                              output_dtype=np.float64)
     if display.bits: rgb = quantise(rgb, display.bits)
     return rgb
 
