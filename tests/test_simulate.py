@@ -1,0 +1,79 @@
+"""The simulation's promises that need several processes or a whole preset: the same bytes whatever the
+number of worker processes, resuming after a kill, and (slow) the `paper` preset's calibration."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from survey2survey.core import IncompleteStoreError
+from survey2survey.simulate import _within_paper, preset_config, simulate, simulate_one, validation_metrics
+from survey2survey.store import MANIFEST, PARTS, open_store
+from test_store import tree_bytes
+
+EXE = shutil.which("survey2survey") or os.path.join(os.path.dirname(sys.executable), "survey2survey")
+SIZES = dict(n_train=48, n_val=8, n_external=16)  # 7 + 2 chunks of 8: room to kill a run half-way
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    "A small dataset written by one process in one uninterrupted run."
+    return simulate("smoke", seed=5, out=tmp_path_factory.mktemp("ref")/"sim", processes=1, **SIZES)
+
+
+def test_reference_is_valid_and_seeded(reference):
+    pairs = open_store(reference/"pairs", deep=True)
+    assert (len(pairs.indices("train")), len(pairs.indices("val"))) == (48, 8)
+    assert pairs.attrs["seed"] == 5 and pairs.attrs["preset"] == "smoke"
+    images, row = simulate_one(preset_config("smoke", **SIZES), 5, "pairs", 50)
+    np.testing.assert_array_equal(pairs.read("des", 50), images["des"])
+    assert pairs.catalogue.loc[50, "z"] == row["z"]
+    other, _ = simulate_one(preset_config("smoke", **SIZES), 6, "pairs", 50)
+    assert not np.array_equal(other["des"], images["des"])
+
+
+def test_same_bytes_whatever_the_number_of_processes(tmp_path):
+    small = dict(n_train=16, n_val=8, n_external=0)   # 3 chunks, one pool of workers
+    one = simulate("smoke", seed=5, out=tmp_path/"one", processes=1, **small)
+    two = simulate("smoke", seed=5, out=tmp_path/"two", processes=2, **small)
+    assert tree_bytes(one) == tree_bytes(two)
+
+
+def test_sigkill_then_resume_gives_the_same_bytes(reference, tmp_path):
+    cmd = [EXE, "--data-root", str(tmp_path), "-q", "simulate", "--preset", "smoke", "--seed", "5", "--out", "sim", "--processes", "1",
+           *(f"--n-{k}={v}" for k, v in (("train", 48), ("val", 8), ("external", 16)))]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts, deadline = tmp_path/"sim"/"pairs"/PARTS, time.time() + 120
+    while time.time() < deadline and len(list(parts.glob("chunk-*.json"))) < 2 and proc.poll() is None: time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    with pytest.raises(IncompleteStoreError, match="incomplete"):
+        open_store(tmp_path/"sim"/"pairs")
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert tree_bytes(tmp_path/"sim") == tree_bytes(reference)
+
+
+def test_overwrite_replaces_another_seed(reference, tmp_path):
+    root = tmp_path/"sim"
+    shutil.copytree(reference, root)
+    r = subprocess.run([EXE, "--data-root", str(tmp_path), "-q", "simulate", "--preset", "smoke", "--seed", "6", "--out", "sim",
+                        "--processes", "1", "--n-external", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and "holds another simulation" in r.stderr and "--overwrite" in r.stderr
+    assert (root/"pairs"/MANIFEST).read_bytes() == (reference/"pairs"/MANIFEST).read_bytes()
+    r = subprocess.run([EXE, "--data-root", str(tmp_path), "-q", "simulate", "--preset", "smoke", "--seed", "6", "--out", "sim",
+                        "--processes", "1", "--n-external", "0", "--overwrite"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert open_store(root/"pairs").attrs["seed"] == 6
+    assert not (root/"external").exists()          # the replaced dataset's external store does not linger
+
+
+@pytest.mark.slow
+def test_paper_validation_matches_the_paper():
+    "The issue's target: DES vs SDSS on the paper preset's validation split, inside the paper's 1 sigma."
+    d = validation_metrics(preset_config("paper"), seed=0)
+    print(f"paper val: dF x1e3 = {1e3*d['dF']:.2f} +- {1e3*d['dF_std']:.2f}, dS = {d['dS']:.3f} +- {d['dS_std']:.3f}")
+    assert _within_paper(d)
