@@ -190,12 +190,12 @@ def _ring_norm(ap:Aperture, per:str) -> np.ndarray:
     if per == "pixel": return ap.n_pix
     raise InputError(f"per must be 'area' (eq. 9) or 'pixel', got {per!r}")
 
-# %% ../nbs/30_metrics.ipynb #47058702
+# %% ../nbs/30_metrics.ipynb #cbcd1915
 def bootstrap_mean(
     values, # one row per image, e.g. profiles `(N, n_r)`
     sample_size:int, # images per resample (the paper: 50 validation, 2,500 external)
     n_resamples:int=1000, # number of resamples
-    seed:int=0, # seed of the resampling
+    seed=0, # seed of the resampling (an int), or a `numpy.random.Generator`
 ) -> tuple[np.ndarray, np.ndarray]:
     "Mean of `values` over all rows, and the bootstrap σ̂: std (ddof=1) of the means of resamples with replacement."
     from scipy import sparse
@@ -209,7 +209,8 @@ def bootstrap_mean(
         i = int(np.flatnonzero(~np.isfinite(v).all(axis=1))[0])
         raise InputError(f"row {i} has NaN/inf values; drop such rows before the bootstrap")
     m, b = int(sample_size), int(n_resamples)
-    idx = np.random.default_rng(check_seed(seed)).integers(0, n, size=(b, m))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed(seed))
+    idx = rng.integers(0, n, size=(b, m))
     draws = sparse.csr_matrix((np.full(b*m, 1.0/m), idx.ravel(), np.arange(0, b*m + 1, m)), shape=(b, n))
     means = draws @ v
     return v.mean(axis=0), means.std(axis=0, ddof=1)
