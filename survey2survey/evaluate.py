@@ -27,8 +27,9 @@ from .store import SPLITS, Store, create_store, open_store
 # %% auto #0
 __all__ = ['log', 'FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'PARTS', 'INPUT_STORES', 'KNOWN_MODELS', 'DEFAULT_SAMPLE_SIZES',
            'SINGLE_METRICS', 'PAIR_METRICS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'TABLE_COLUMNS', 'LABELS',
-           'write_synthetic_dataset', 'find_inputs', 'comparisons', 'evaluate_chunk', 'delta_table', 'quartiles',
-           'profile_summary', 'paper_table', 'to_markdown', 'to_latex', 'Evaluation', 'load_evaluation', 'evaluate']
+           'write_synthetic_dataset', 'find_inputs', 'default_dataset', 'comparisons', 'evaluate_chunk', 'delta_table',
+           'quartiles', 'profile_summary', 'paper_table', 'to_markdown', 'to_latex', 'Evaluation', 'load_evaluation',
+           'evaluate']
 
 # %% ../nbs/31_evaluate.ipynb #ec1eac6e
 log = get_logger("evaluate")
@@ -178,6 +179,19 @@ def find_inputs(
     if not out: raise InputError(f"nothing to evaluate in {folder}: it needs a 'pairs' and/or an 'external' store")
     return out
 
+# %% ../nbs/31_evaluate.ipynb #c7a529f9
+def default_dataset(
+    root=None, # where to look; default the data root
+) -> Path:
+    "The one dataset folder (holding a `pairs` or `external` store) under `root`; an `InputError` if there are none or several."
+    from survey2survey.core import data_root
+    root = Path(root) if root is not None else data_root()
+    found = sorted(p for p in root.iterdir() if p.is_dir() and any((p/s/"manifest.json").exists() for s in ("pairs", "external"))) \
+        if root.is_dir() else []
+    if len(found) == 1: return found[0]
+    if not found: raise InputError(f"no dataset in {root}; pass DATASET, or make one (e.g. `survey2survey simulate`)")
+    raise InputError(f"{len(found)} datasets in {root} ({', '.join(p.name for p in found)}): say which one to evaluate")
+
 # %% ../nbs/31_evaluate.ipynb #f8b47b64
 def comparisons(
     sets, # the sets present in a split, e.g. `['sdss', 'des', 'cae']`
@@ -263,7 +277,7 @@ def profile_summary(
                                      n_images=len(prof), sample_size=m, n_resamples=int(n_resamples))))
     return pd.concat(out, ignore_index=True)
 
-# %% ../nbs/31_evaluate.ipynb #a8ac1aeb
+# %% ../nbs/31_evaluate.ipynb #024e3201
 PAPER_TABLE2 = {  # ΔF × 10³ (mean, std), keyed (X_j, split, X_i)
     ("cae", "external", "sdss"): (-40.65, 5.59), ("cae", "val", "sdss"): (-41.90, 5.54), ("cae", "val", "des"): (-9.36, 6.72),
     ("cyclegan", "external", "sdss"): (-30.44, 7.28), ("cyclegan", "val", "sdss"): (-29.33, 6.28),
@@ -286,7 +300,7 @@ def paper_table(
     metric, scale, digits, paper = (("delta_flux", 1e3, 2, PAPER_TABLE2) if number == 2 else ("delta_snr", 1.0, 3, PAPER_TABLE3))
     d = deltas[deltas.metric == metric].set_index(["set", "split", "ref"])
     models = _model_order(set(deltas["set"]) - {"des", "sdss"} | {"cae", "cyclegan"})
-    fmt = lambda m, s: f"{m*scale:.{digits}f} ± {s*scale:.{digits}f}".replace("-", "−")
+    fmt = lambda m, s: f"{round(m*scale, digits) + 0.0:.{digits}f} ± {s*scale:.{digits}f}".replace("-", "−")   # + 0.0: no "−0.00"
     rows = {}
     for j in models + ["des"]:
         cells = {}
