@@ -215,7 +215,7 @@ def bootstrap_mean(
     means = draws @ v
     return v.mean(axis=0), means.std(axis=0, ddof=1)
 
-# %% ../nbs/30_metrics.ipynb #aadc1bb8
+# %% ../nbs/30_metrics.ipynb #a078f471
 def gaussian_window(
     sigma:float=SSIM_SIGMA, # standard deviation of the window (pix)
     truncate:float=SSIM_TRUNCATE, # radius in sigmas, as `scipy.ndimage.gaussian_filter`
@@ -232,52 +232,55 @@ def _reflect(j, n):
     if j >= n: return 2*n - j - 1
     return j
 
-@numba.njit(cache=True, nogil=True)
-def _ssim_kernel(x, y, w, c1, c2, crop, means, lmap, cmap, smap, want_maps):
-    n_img, h, wd = x.shape
-    nt = w.size
-    r = nt//2
-    tmp = np.empty((h, 5*wd))         # row-filtered x, y, x², y², xy of every row of one image
-    row = np.empty((5, wd + 2*r))     # one padded row of the five
-    acc = np.empty(5*wd)              # one output row of the five local moments
-    lr, cr, sr = np.empty(wd), np.empty(wd), np.empty(wd)
-    npx = (h - 2*crop)*(wd - 2*crop)
-    for n in range(n_img):
-        for i in range(h):
-            for jj in range(wd + 2*r):
-                j = _reflect(jj - r, wd)
-                a, b = x[n, i, j], y[n, i, j]
-                row[0, jj] = a; row[1, jj] = b; row[2, jj] = a*a; row[3, jj] = b*b; row[4, jj] = a*b
-            for q in range(5):
-                rq = row[q]
-                o = q*wd
-                for j in range(wd): tmp[i, o + j] = w[r]*rq[j + r]
-                for k in range(r):
-                    wk = w[k]
-                    for j in range(wd): tmp[i, o + j] += wk*(rq[j + k] + rq[j + nt - 1 - k])
-        sl = sc = ss = sq = 0.0
-        for i in range(h):
-            t0 = tmp[i]
-            for j in range(5*wd): acc[j] = w[r]*t0[j]
-            for k in range(r):
-                t1, t2, wk = tmp[_reflect(i - r + k, h)], tmp[_reflect(i + r - k, h)], w[k]
-                for j in range(5*wd): acc[j] += wk*(t1[j] + t2[j])
-            for j in range(wd):
-                ux, uy = acc[j], acc[wd + j]
-                vx, vy, vxy = acc[2*wd + j] - ux*ux, acc[3*wd + j] - uy*uy, acc[4*wd + j] - ux*uy
-                sxsy = np.sqrt(max(vx, 0.0)*max(vy, 0.0))
-                lr[j] = (2*ux*uy + c1)/(ux*ux + uy*uy + c1)
-                cr[j] = (2*sxsy + c2)/(vx + vy + c2)
-                sr[j] = (2*vxy + c2)/(2*sxsy + c2)
-            if want_maps:
+@lru_cache(maxsize=8)
+def _ssim_kernel(r:int):
+    "The compiled SSIM kernel for a window of `2r + 1` taps; `r` is a constant of the code, so the tap loops unroll and vectorise."
+    nt = 2*r + 1
+    @numba.njit(cache=True, nogil=True)
+    def kernel(x, y, w, c1, c2, crop, means, lmap, cmap, smap, want_maps):
+        n_img, h, wd = x.shape
+        tmp = np.empty((h, 5, wd))        # row-filtered x, y, x², y², xy of every row of one image
+        row = np.empty((5, wd + 2*r))     # one row of the five, padded by reflection
+        acc = np.empty((5, wd))           # one output row of the five local moments
+        lr, cr, sr = np.empty(wd), np.empty(wd), np.empty(wd)
+        npx = (h - 2*crop)*(wd - 2*crop)
+        for n in range(n_img):
+            for i in range(h):
+                for jj in range(wd + 2*r):
+                    j = _reflect(jj - r, wd)
+                    a, b = x[n, i, j], y[n, i, j]
+                    row[0, jj] = a; row[1, jj] = b; row[2, jj] = a*a; row[3, jj] = b*b; row[4, jj] = a*b
+                for q in range(5):
+                    for j in range(wd):
+                        s = w[r]*row[q, j + r]
+                        for k in range(r): s += w[k]*(row[q, j + k] + row[q, j + nt - 1 - k])
+                        tmp[i, q, j] = s
+            sl = sc = ss = sq = 0.0
+            for i in range(h):
+                for q in range(5):
+                    for j in range(wd):
+                        s = w[r]*tmp[i, q, j]
+                        for k in range(r): s += w[k]*(tmp[_reflect(i - r + k, h), q, j] + tmp[_reflect(i + r - k, h), q, j])
+                        acc[q, j] = s
                 for j in range(wd):
-                    lmap[n, i, j] = lr[j]; cmap[n, i, j] = cr[j]; smap[n, i, j] = sr[j]
-            if crop <= i < h - crop:
-                for j in range(crop, wd - crop):
-                    sl += lr[j]; sc += cr[j]; ss += sr[j]; sq += lr[j]*cr[j]*sr[j]
-        means[n, 0], means[n, 1], means[n, 2], means[n, 3] = sl/npx, sc/npx, ss/npx, sq/npx
+                    ux, uy = acc[0, j], acc[1, j]
+                    vx, vy, vxy = acc[2, j] - ux*ux, acc[3, j] - uy*uy, acc[4, j] - ux*uy
+                    sxsy = np.sqrt(max(vx, 0.0)*max(vy, 0.0))
+                    d1, d2, d3 = ux*ux + uy*uy + c1, vx + vy + c2, 2*sxsy + c2
+                    inv = 1.0/(d1*d2*d3)     # one division instead of three: the divider is the bottleneck
+                    lr[j] = (2*ux*uy + c1)*d2*d3*inv
+                    cr[j] = (2*sxsy + c2)*d1*d3*inv
+                    sr[j] = (2*vxy + c2)*d1*d2*inv
+                if want_maps:
+                    for j in range(wd):
+                        lmap[n, i, j] = lr[j]; cmap[n, i, j] = cr[j]; smap[n, i, j] = sr[j]
+                if crop <= i < h - crop:
+                    for j in range(crop, wd - crop):
+                        sl += lr[j]; sc += cr[j]; ss += sr[j]; sq += lr[j]*cr[j]*sr[j]
+            means[n, 0], means[n, 1], means[n, 2], means[n, 3] = sl/npx, sc/npx, ss/npx, sq/npx
+    return kernel
 
-# %% ../nbs/30_metrics.ipynb #e4a022d2
+# %% ../nbs/30_metrics.ipynb #790672cc
 def _ssim(x, y, maps:bool, sigma, truncate, k1, k2, data_range):
     x, y = check_pairs(x, y)
     w = gaussian_window(sigma, truncate)
@@ -287,7 +290,7 @@ def _ssim(x, y, maps:bool, sigma, truncate, k1, k2, data_range):
     c1, c2 = (k1*data_range)**2, (k2*data_range)**2
     means = np.empty((n, 4))
     lm, cm, sm = (np.empty((n, h, wd)) for _ in range(3)) if maps else (np.empty((0, 0, 0)),)*3
-    _ssim_kernel(x, y, w, c1, c2, w.size//2, means, lm, cm, sm, maps)
+    _ssim_kernel(w.size//2)(x, y, w, c1, c2, w.size//2, means, lm, cm, sm, maps)
     return means, (lm, cm, sm)
 
 def ssim_decomposition(
