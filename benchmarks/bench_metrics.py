@@ -8,10 +8,10 @@
    Prints both times, their ratio and the largest |MSSIM difference|. The two are run
    alternately, twice each, and the faster run of each is kept, so that a burst of
    load on a shared machine does not favour either.
-2. A paper-sized evaluation: a synthetic dataset with the paper's sizes (5,000 train +
-   538 validation pairs, 25,076 external images, two stand-in models: every
-   comparison) is written (once: pass `--data DIR` to keep and reuse it; it takes
-   several GB), then `survey2survey evaluate` runs on it in a subprocess with the
+2. A paper-sized evaluation: a synthetic dataset with the paper's evaluated sizes (538
+   validation pairs, 25,076 external images, two stand-in models: every comparison;
+   `--n-train 5000` adds the training pairs to the pairs store) is written (once: pass
+   `--data DIR` to keep and reuse it; it takes ~15 GB: noisy images compress poorly), then `survey2survey evaluate` runs on it in a subprocess with the
    paper's bootstrap (1000 resamples of 50 and 2,500). Prints its wall time, images
    per second and the subprocess' peak RSS.
 """
@@ -85,7 +85,7 @@ def main():
     p.add_argument("--pairs", type=int, default=1000, help="image pairs for the SSIM comparison")
     p.add_argument("--skip-paper", action="store_true", help="only the SSIM comparison")
     p.add_argument("--data", help="folder for the paper-sized synthetic dataset (kept and reused); default a temporary one")
-    p.add_argument("--n-train", type=int, default=5000, help="training pairs in the synthetic pairs store (read, not evaluated)")
+    p.add_argument("--n-train", type=int, default=0, help="training pairs in the synthetic pairs store (read with the validation rows of their chunks, not evaluated)")
     p.add_argument("--bootstrap", type=int, default=1000)
     a = p.parse_args()
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at start")
