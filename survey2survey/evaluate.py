@@ -26,10 +26,10 @@ from .store import SPLITS, Store, create_store, open_store
 
 # %% auto #0
 __all__ = ['log', 'FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'PARTS', 'INPUT_STORES', 'KNOWN_MODELS', 'DEFAULT_SAMPLE_SIZES',
-           'SINGLE_METRICS', 'PAIR_METRICS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'TABLE_COLUMNS', 'LABELS',
-           'write_synthetic_dataset', 'find_inputs', 'default_dataset', 'comparisons', 'evaluate_chunk', 'delta_table',
-           'quartiles', 'profile_summary', 'paper_table', 'to_markdown', 'to_latex', 'Evaluation', 'load_evaluation',
-           'evaluate']
+           'IMAGE_MEASURES', 'PAIR_MEASURES', 'SINGLE_METRICS', 'PAIR_METRICS', 'PAPER_TABLE2', 'PAPER_TABLE3',
+           'TABLE_COLUMNS', 'LABELS', 'write_synthetic_dataset', 'find_inputs', 'default_dataset', 'comparisons',
+           'evaluate_chunk', 'delta_table', 'quartiles', 'profile_summary', 'paper_table', 'to_markdown', 'to_latex',
+           'Evaluation', 'load_evaluation', 'evaluate']
 
 # %% ../nbs/31_evaluate.ipynb #ec1eac6e
 log = get_logger("evaluate")
@@ -204,12 +204,14 @@ def comparisons(
     out += [(a, b) for k, a in enumerate(models) for b in models[k + 1:]]
     return out
 
-# %% ../nbs/31_evaluate.ipynb #1d6efb1c
+# %% ../nbs/31_evaluate.ipynb #8b01c5f1
+IMAGE_MEASURES = {}                                     # name -> f(β) -> {column: values}; F, S/N, profile always
+PAIR_MEASURES = {"ssim": ssim_decomposition}            # name -> f(β_j, β_i) -> {column: values}
+
 def evaluate_chunk(
     images:dict, # `{set: RGB images (k, H, W, 3)}` of the same k galaxies
     meta:pd.DataFrame, # one row per galaxy: split, row, id
     r_max_pix:float=R_MAX_PIX, # aperture radius
-    **ssim_kw, # SSIM settings passed to `ssim_decomposition`
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     "Per-image rows (image × set), per-pair rows (image × comparison) and profiles `{set: (k, n_r)}` of one chunk."
     b = {s: beta(x) for s, x in images.items()}
@@ -220,14 +222,17 @@ def evaluate_chunk(
         if not parts: return pd.DataFrame()
         rep = {c: np.tile(v, len(parts)) for c, v in cols.items()}
         return pd.DataFrame({**rep, **{k: np.concatenate([np.broadcast_to(p[k], len(meta)) for p in parts]) for k in parts[0]}})
-    img = table([dict(set=s, flux_mag=m["flux_mag"], snr=m["snr"]) for s, m in single.items()])
+    img_parts = []
+    for s, m in single.items():
+        extra = {k: v for f in IMAGE_MEASURES.values() for k, v in f(b[s]).items()}
+        img_parts.append(dict(set=s, flux_mag=m["flux_mag"], snr=m["snr"], **extra))
     pair_parts = []
     for j, i in comparisons(list(b)):
         fj, fi, sj, si = single[j]["flux_mag"], single[i]["flux_mag"], single[j]["snr"], single[i]["snr"]
+        extra = {k: v for f in PAIR_MEASURES.values() for k, v in f(b[j], b[i]).items()}
         pair_parts.append(dict(comparison=f"{j}/{i}", set=j, ref=i, flux_mag=fj, flux_mag_ref=fi, snr=sj, snr_ref=si,
-                               delta_flux=relative_difference(fi, fj), delta_snr=relative_difference(si, sj),
-                               **ssim_decomposition(b[j], b[i], **ssim_kw)))
-    return img, table(pair_parts), {s: m["profile"] for s, m in single.items()}
+                               delta_flux=relative_difference(fi, fj), delta_snr=relative_difference(si, sj), **extra))
+    return table(img_parts), table(pair_parts), {s: m["profile"] for s, m in single.items()}
 
 # %% ../nbs/31_evaluate.ipynb #c99abc61
 def delta_table(
@@ -407,7 +412,7 @@ def load_evaluation(
         raise InputError(f"the evaluation in {p} did not finish; rerun `survey2survey evaluate` (it resumes)")
     return Evaluation(p)
 
-# %% ../nbs/31_evaluate.ipynb #745bb68e
+# %% ../nbs/31_evaluate.ipynb #41aa066d
 def _units(inputs:dict) -> list[tuple[str, int, np.ndarray]]:
     "Work units `(split, chunk, rows)`: the rows of each split, grouped by the input store's chunks."
     out = []
@@ -424,13 +429,13 @@ def _read_rows(store:Store, name:str, rows:np.ndarray) -> np.ndarray:
     block = store.array(name)[int(rows[0]):int(rows[-1]) + 1]
     return block if len(block) == len(rows) else block[rows - rows[0]]
 
-def _run_unit(d:dict, split:str, rows:np.ndarray, r_max_pix:float, ssim_kw:dict):
+def _run_unit(d:dict, split:str, rows:np.ndarray, r_max_pix:float):
     "Read one unit's images of every set and measure them."
     src = d["store"]
     images = {a: _read_rows(src, a, rows) for a in ("sdss", "des") if a in src}
     images.update({m: _read_rows(rec, m, rows) for m, rec in d["models"].items()})
     meta = pd.DataFrame(dict(split=split, row=rows, id=src.catalogue["id"].to_numpy()[rows]))
-    return evaluate_chunk(images, meta, r_max_pix, **ssim_kw)
+    return evaluate_chunk(images, meta, r_max_pix)
 
 def _write_unit(parts:Path, name:str, result):
     im, pr, prof = result
@@ -480,7 +485,7 @@ def _nan_counts(images:pd.DataFrame) -> dict:
             if k: log.warning(f"{split}/{s}: {k} of {len(g)} images have no {m} (NaN: zero aperture flux, or a constant aperture)")
     return counts
 
-# %% ../nbs/31_evaluate.ipynb #dffd6aaa
+# %% ../nbs/31_evaluate.ipynb #d902868b
 def evaluate(
     dataset, # the dataset folder (a bare name is looked up under the data root)
     out=None, # where to write; default `<dataset>/evaluation`
@@ -501,9 +506,10 @@ def evaluate(
     bad = {k: v for k, v in sizes.items() if int(v) < 1}
     if bad: raise InputError(f"bootstrap sample sizes must be positive, got {bad}")
     inputs = find_inputs(folder, splits, models)
-    ssim_kw = dict(sigma=SSIM_SIGMA, truncate=SSIM_TRUNCATE, k1=SSIM_K1, k2=SSIM_K2, data_range=SSIM_DATA_RANGE)
-    config = dict(r_max_pix=float(r_max_pix), zero_point=ZERO_POINT, profile="area", ssim=ssim_kw, splits=list(inputs),
-                  models={sp: list(d["models"]) for sp, d in inputs.items()})
+    ssim = dict(sigma=SSIM_SIGMA, truncate=SSIM_TRUNCATE, k1=SSIM_K1, k2=SSIM_K2, data_range=SSIM_DATA_RANGE)
+    config = dict(r_max_pix=float(r_max_pix), zero_point=ZERO_POINT, profile="area", ssim=ssim, splits=list(inputs),
+                  models={sp: list(d["models"]) for sp, d in inputs.items()},
+                  measures=dict(image=sorted(IMAGE_MEASURES), pair=sorted(PAIR_MEASURES)))
     stores = {d["store"].path.name: d["store"] for d in inputs.values()}
     stores.update({r.path.name: r for d in inputs.values() for r in d["models"].values()})
     sources = {k: dict(path=str(s.path), manifest_sha256=_sha(s.path/"manifest.json")) for k, s in sorted(stores.items())}
@@ -542,7 +548,7 @@ def evaluate(
     if len(pending) < len(units): log.info(f"{out}: resuming, {len(units) - len(pending)} of {len(units)} chunks already done")
     bar = progress(total=sum(len(u[2]) for u in pending), desc=f"evaluate {folder.name}", unit="image")
     for split, c, rows in pending:
-        _write_unit(parts, _unit_name(split, c), _run_unit(inputs[split], split, rows, r_max_pix, ssim_kw))
+        _write_unit(parts, _unit_name(split, c), _run_unit(inputs[split], split, rows, r_max_pix))
         bar.update(len(rows))
     bar.close()
     images, pairs, profs = _gather(out, units, radius_pix)
