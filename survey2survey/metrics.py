@@ -20,7 +20,7 @@ from .core import InputError, check_seed, get_logger
 __all__ = ['log', 'R_MAX_PIX', 'ZERO_POINT', 'SSIM_SIGMA', 'SSIM_TRUNCATE', 'SSIM_K1', 'SSIM_K2', 'SSIM_DATA_RANGE', 'beta',
            'as_batch', 'check_pairs', 'Aperture', 'aperture', 'aperture_flux', 'flux_mag', 'snr', 'relative_difference',
            'mean_relative_difference', 'sb_profile', 'bootstrap_mean', 'gaussian_window', 'ssim_decomposition',
-           'ssim_maps', 'image_metrics']
+           'image_metrics']
 
 # %% ../nbs/30_metrics.ipynb #c72300c0
 log = get_logger("metrics")
@@ -283,7 +283,7 @@ def _ssim_kernel(r:int):
             means[n, 0], means[n, 1], means[n, 2], means[n, 3] = sl/npx, sc/npx, ss/npx, sq/npx
     return kernel
 
-# %% ../nbs/30_metrics.ipynb #ed2f663b
+# %% ../nbs/30_metrics.ipynb #65e4d846
 def _ssim(x, y, maps:bool, sigma, truncate, k1, k2, data_range, threads):
     x, y = check_pairs(x, y)
     w = gaussian_window(sigma, truncate)
@@ -308,6 +308,7 @@ def _ssim(x, y, maps:bool, sigma, truncate, k1, k2, data_range, threads):
 def ssim_decomposition(
     x, # brightness β of one set, `(H, W)` or `(N, H, W)`
     y, # brightness β of the other set, same shape
+    maps:bool=False, # also return the per-pixel maps `l`, `c`, `s` and `ssim` = ℓ·c·s, `(N, H, W)` each
     sigma:float=SSIM_SIGMA, # Gaussian window's standard deviation (pix)
     truncate:float=SSIM_TRUNCATE, # window radius in sigmas (3.5 gives 11 taps for sigma 1.5)
     k1:float=SSIM_K1, # C1 = (k1 R)^2
@@ -315,23 +316,10 @@ def ssim_decomposition(
     data_range:float=SSIM_DATA_RANGE, # R, the dynamic range of the images
     threads:int|None=None, # image pairs are shared out between this many threads; default one per CPU
 ) -> dict:
-    "Means ℓ̄, c̄, s̄ (eq. 10) and MSSIM (eq. 12) per image pair, over the pixels a window radius from the border."
-    m, _ = _ssim(x, y, False, sigma, truncate, k1, k2, data_range, threads)
-    return dict(l_mean=m[:, 0], c_mean=m[:, 1], s_mean=m[:, 2], mssim=m[:, 3])
-
-def ssim_maps(
-    x, # brightness β of one set, `(H, W)` or `(N, H, W)`
-    y, # brightness β of the other set, same shape
-    sigma:float=SSIM_SIGMA, # Gaussian window's standard deviation (pix)
-    truncate:float=SSIM_TRUNCATE, # window radius in sigmas
-    k1:float=SSIM_K1, # C1 = (k1 R)^2
-    k2:float=SSIM_K2, # C2 = (k2 R)^2
-    data_range:float=SSIM_DATA_RANGE, # R, the dynamic range of the images
-    threads:int|None=None, # image pairs are shared out between this many threads; default one per CPU
-) -> dict:
-    "Per-pixel maps ℓ, c, s and SSIM = ℓ·c·s (eqs. 10, 11), `(N, H, W)` each, and their means as `ssim_decomposition`."
-    m, (l, c, s) = _ssim(x, y, True, sigma, truncate, k1, k2, data_range, threads)
-    return dict(l=l, c=c, s=s, ssim=l*c*s, l_mean=m[:, 0], c_mean=m[:, 1], s_mean=m[:, 2], mssim=m[:, 3])
+    "Means ℓ̄, c̄, s̄ (eq. 10) and MSSIM (eq. 12) per image pair (over the pixels a window radius from the border), and optionally the maps (eqs. 10, 11)."
+    m, (l, c, s) = _ssim(x, y, maps, sigma, truncate, k1, k2, data_range, threads)
+    out = dict(l_mean=m[:, 0], c_mean=m[:, 1], s_mean=m[:, 2], mssim=m[:, 3])
+    return {**out, **dict(l=l, c=c, s=s, ssim=l*c*s)} if maps else out
 
 # %% ../nbs/30_metrics.ipynb #a97d8d27
 def image_metrics(
