@@ -165,3 +165,32 @@ def _add_simulate(sub):
     for k, what in (("train", "training pairs"), ("val", "validation pairs"), ("external", "external SDSS images")):
         q.add_argument(f"--n-{k}", type=int, metavar="N", help=f"number of {what} (default: the preset's)")
     q.set_defaults(func=_cmd_simulate)
+
+# %% ../nbs/80_cli.ipynb #7ea1304f
+def _cmd_evaluate(args, out=None):
+    from survey2survey.evaluate import default_dataset, evaluate
+    out = out or sys.stdout
+    ev = evaluate(args.dataset or default_dataset(), out=args.out, splits=args.splits, models=args.models,
+                  bootstrap=args.bootstrap, sample_sizes=dict(val=args.sample_val, external=args.sample_external),
+                  seed=args.seed, r_max_pix=args.r_max, overwrite=args.overwrite)
+    for k in (2, 3): print((ev.path/f"table{k}.{'tex' if args.latex else 'md'}").read_text(), file=out)
+    print(f"evaluation: {ev.path}", file=out)
+    return 0
+
+@command(30)
+def _add_evaluate(sub):
+    q = sub.add_parser("evaluate", help="every metric of the paper: tidy tables, profiles, quartiles, Tables 2 and 3",
+                       description="Measure F, S/N, the dF/dS profile and the SSIM decomposition of every image of a dataset and of "
+                                   "its reconstruction stores, chunk by chunk (resumable), and write <dataset>/evaluation/.")
+    q.add_argument("dataset", nargs="?", metavar="DATASET", help="dataset folder (a name under the data root, or a path); default: the only one")
+    q.add_argument("--out", metavar="DIR", help="where to write (default: DATASET/evaluation)")
+    q.add_argument("--splits", nargs="+", default=["val", "external"], choices=["train", "val", "external"], help="splits to evaluate")
+    q.add_argument("--models", nargs="+", metavar="MODEL", help="models to include (default: every model with reconstruction stores)")
+    q.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples of the mean profile (0: none)")
+    q.add_argument("--sample-val", type=int, default=50, metavar="N", help="images per resample, validation (default: 50, the paper's)")
+    q.add_argument("--sample-external", type=int, default=2500, metavar="N", help="images per resample, external (default: 2500)")
+    q.add_argument("--seed", default=0, help="bootstrap seed")
+    q.add_argument("--r-max", type=float, default=75.0, metavar="PIX", help="aperture radius of F, S/N and the profile (default: 75)")
+    q.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    q.add_argument("--latex", action="store_true", help="print the tables as LaTeX")
+    q.set_defaults(func=_cmd_evaluate)
