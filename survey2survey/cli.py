@@ -137,3 +137,51 @@ def _add_info(sub):
     q.add_argument("--no-devices", action="store_true", help="do not import Keras to list devices (faster)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=_cmd_info)
+
+# %% ../nbs/80_cli.ipynb #d416d2c2
+def _parse_sources(items:list) -> dict:
+    "`['des=hips2fits']` as `{'des_source': 'hips2fits'}`."
+    from survey2survey.core import InputError
+    out = {}
+    for it in items:
+        survey, sep, name = it.partition("=")
+        if not sep or survey not in ("sdss", "des"):
+            raise InputError(f"--source takes SURVEY=NAME with SURVEY one of sdss, des (e.g. des=hips2fits), got {it!r}")
+        out[f"{survey}_source"] = name
+    return out
+
+def _cmd_fetch(args, out=None):
+    from survey2survey.core import check_seed
+    from survey2survey.fetch import fetch
+    out = out or sys.stdout
+    res = fetch(args.preset, out=args.out, offline_fixtures=args.offline_fixtures, record=args.record, workers=args.workers,
+                rate_per_s=args.rate or None, overwrite=args.overwrite, seed=check_seed(args.seed, "--seed"),
+                keep_flagged=args.keep_flagged, sdss_release=args.sdss_dr, **_parse_sources(args.source))
+    if args.json: print(json.dumps(dict(root=str(res.root), **res.report), indent=1, default=str), file=out)
+    else: print(res.summary(), file=out)
+    return 0
+
+@command(11)
+def _add_fetch(sub):
+    from survey2survey.cutouts import SURVEY_OF_SOURCE
+    names = lambda s: ", ".join(k for k, v in SURVEY_OF_SOURCE.items() if v == s)
+    q = sub.add_parser("fetch", help="download real SDSS and DES data into a dataset (pairs + external stores)",
+                       description="Query SDSS (SkyServer SQL) and DES DR1 (Astro Data Lab TAP), cross-match, download and align "
+                                   "cutouts, flag bad images, and write the `pairs` and `external` stores of a dataset. "
+                                   "Resumable: run the same command again after an interruption.")
+    q.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick",
+                   help="paper: 5,000/538 pairs and 25,076 external galaxies; quick: a fifth of that; smoke: a few (default: quick)")
+    q.add_argument("--out", metavar="DATASET", help="dataset folder, or a name under the data root (default: real-<preset>)")
+    q.add_argument("--source", action="append", default=[], metavar="SURVEY=NAME",
+                   help=f"cutout source: sdss=({names('sdss')}), des=({names('des')}); "
+                        "defaults sdss=sdss-jpeg, des=legacysurvey; desaccess needs DESACCESS_TOKEN and DESACCESS_USER")
+    q.add_argument("--offline-fixtures", action="store_true", help="answer from the recordings shipped with the package (no network)")
+    q.add_argument("--workers", type=int, default=4, help="downloads in flight (default 4)")
+    q.add_argument("--rate", type=float, default=4.0, help="requests per second, all workers together; 0: no limit (default 4)")
+    q.add_argument("--seed", default="0", help="order of the candidates, hence the train/val split (default 0)")
+    q.add_argument("--sdss-dr", type=int, default=16, help="SDSS data release (default 16, the paper's)")
+    q.add_argument("--keep-flagged", action="store_true", help="also store flagged galaxies that have images (their flags are in the catalogue)")
+    q.add_argument("--record", metavar="DIR", help="also record every service answer into DIR (to re-record the fixtures)")
+    q.add_argument("--overwrite", action="store_true", help="replace the dataset's stores and selection (downloads are kept)")
+    q.add_argument("--json", action="store_true", help="print the fetch report as JSON")
+    q.set_defaults(func=_cmd_fetch)

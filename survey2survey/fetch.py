@@ -80,7 +80,7 @@ PRESETS = dict(
                n_train=4, n_val=1, n_external=3, image_size=64, des_size=98, chunk_size=4, margin=2.0),
 )
 
-# %% ../nbs/09_fetch.ipynb #553f7b38
+# %% ../nbs/09_fetch.ipynb #726dd2d8
 def preset_config(
     preset:str="quick", # `smoke`, `quick` or `paper`
     **overrides, # any `FetchConfig` field
@@ -100,7 +100,7 @@ def preset_config(
         name = getattr(cfg, f"{survey}_source")
         if SURVEY_OF_SOURCE.get(name) != survey:
             choices = [k for k, v in SURVEY_OF_SOURCE.items() if v == survey]
-            raise InputError(f"{name!r} is not an {survey.upper()} cutout source; choose one of {', '.join(choices)}")
+            raise InputError(f"{name!r} is not {'an SDSS' if survey == 'sdss' else 'a DES'} cutout source; choose one of {', '.join(choices)}")
     return cfg
 
 # %% ../nbs/09_fetch.ipynb #fdb17e19
