@@ -142,7 +142,7 @@ class DownloadReport:
         lines += [f"  {n} x {r}" for r, n in self.reasons().most_common()]
         return "\n".join(lines)
 
-# %% ../nbs/07_cutouts.ipynb #b8d54b4e
+# %% ../nbs/07_cutouts.ipynb #6d329d72
 class Downloader:
     "Fetches requests into an on-disk cache: concurrent, rate-limited, retried, validated, resumable."
     def __init__(self,
@@ -218,9 +218,11 @@ class Downloader:
                 for f in as_completed(futures):
                     o = f.result(); outcomes[o.key] = o
                     bar.update(); bar.set_postfix(failed=sum(x.status == "failed" for x in outcomes.values()), refresh=False)
-            finally:
-                ex.shutdown(wait=True, cancel_futures=True)
-                bar.close()
+            except BaseException:
+                # interrupted: drop what has not started; downloads in flight finish (or not) without waiting for them
+                ex.shutdown(wait=False, cancel_futures=True); raise
+            else: ex.shutdown()
+            finally: bar.close()
         report = DownloadReport(outcomes)
         (log.warning if report.failed else log.info)(f"{desc}: {report.summary()}")
         return report
@@ -397,7 +399,7 @@ class Hips2Fits(CutoutSource):
 
     def decode(self, bodies, ra, dec): return _band_files(bodies, self.nmgy_per_unit)
 
-# %% ../nbs/07_cutouts.ipynb #9535ec20
+# %% ../nbs/07_cutouts.ipynb #76ec47d6
 class DESaccess(CutoutSource):
     "NCSA DESaccess cutout jobs: FITS g, r, i per galaxy (needs `DESACCESS_TOKEN` and `DESACCESS_USER`)."
     name, survey, kind = "desaccess", "des", "bands"
@@ -424,6 +426,7 @@ class DESaccess(CutoutSource):
         "One API call with the current token; retried when transient; the token refreshed from the answer."
         req = Request(url, method=method, form=form, headers=(("Authorization", f"Bearer {self._token}"),), expect="json")
         def attempt():
+            dl.limiter.wait()
             r = dl.transport.request(method, req.full_url, req.body, dict(req.headers), dl.timeout_s)
             if is_transient_status(r.status): raise TransientError(f"HTTP {r.status}", retry_after_s(r.headers))
             try: d = json.loads(r.body)
@@ -467,7 +470,8 @@ class DESaccess(CutoutSource):
             if st == "failure": raise ServiceError(f"DESaccess job {job} failed -> see its log on the DESaccess job page")
             if waited >= self.max_wait_s: raise ServiceError(f"DESaccess job {job} still '{st}' after {waited:g} s -> rerun later to pick it up")
             dl.retry.sleep(self.poll_s); waited += self.poll_s
-        files = self._list_files(dl, f"{self.FILES}/{user}/cutout/{job}")
+        try: files = self._list_files(dl, f"{self.FILES}/{user}/cutout/{job}")
+        except ServiceError as e: raise ServiceError(f"{e} -> if job {job} has expired, delete {memo} to submit it again") from None
         if "summary.json" not in files: raise ServiceError(f"DESaccess job {job} has no summary.json")
         sreq = Request(files["summary.json"], expect="json")
         if dl.fetch([sreq]).failed: raise ServiceError(f"DESaccess job {job}: cannot read summary.json")

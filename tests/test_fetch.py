@@ -75,3 +75,13 @@ def test_console_script_builds_the_smoke_dataset_offline(tmp_path, reference):
     assert r.returncode == 0, r.stderr
     assert "stored 5" in r.stdout and "stored 3" in r.stdout
     same_dataset(tmp_path/"real-smoke", reference)
+
+
+@pytest.mark.net
+def test_live_smoke_fetch(tmp_path):
+    "The smoke preset against the live services (run with --flags net)."
+    from survey2survey.fetch import fetch
+    res = fetch("smoke", out=tmp_path/"live-smoke")
+    assert res.report["catalogues"]["sdss_stripe82"] > 0 and res.report["catalogues"]["des"] > 0
+    for name in ("pairs", "external"):
+        if (res.root/name).exists(): open_store(res.root/name, deep=True)
