@@ -298,7 +298,7 @@ def use_transport(
     session.mount("http://", adapter); session.mount("https://", adapter)
     return session
 
-# %% ../nbs/06_catalogues.ipynb #56a77881
+# %% ../nbs/06_catalogues.ipynb #5ec6e4b2
 @dataclass(frozen=True)
 class Box:
     "An RA/Dec box in degrees; RA wraps through 0 when `ra_min > ra_max`."
@@ -336,7 +336,7 @@ class Box:
     def where(self, ra:str="ra", dec:str="dec") -> str:
         "The box as an SQL/ADQL condition on columns `ra`, `dec` (non-wrapping boxes only)."
         if self.wraps: raise ValueError("split a wrapping box with `tiles()` first")
-        return f"{ra} >= {self.ra_min:g} AND {ra} < {self.ra_max:g} AND {dec} BETWEEN {self.dec_min:g} AND {self.dec_max:g}"
+        return f"{ra} >= {self.ra_min:.10g} AND {ra} < {self.ra_max:.10g} AND {dec} BETWEEN {self.dec_min:.10g} AND {self.dec_max:.10g}"
 
 # SDSS Stripe 82, where SDSS and DES overlap (about 300 deg²)
 STRIPE82 = Box(300.0, 60.0, -1.25, 1.25)
