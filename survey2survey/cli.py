@@ -138,7 +138,7 @@ def _add_info(sub):
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=_cmd_info)
 
-# %% ../nbs/80_cli.ipynb #d416d2c2
+# %% ../nbs/80_cli.ipynb #e493e04c
 def _parse_sources(items:list) -> dict:
     "`['des=hips2fits']` as `{'des_source': 'hips2fits'}`."
     from survey2survey.core import InputError
@@ -163,8 +163,6 @@ def _cmd_fetch(args, out=None):
 
 @command(11)
 def _add_fetch(sub):
-    from survey2survey.cutouts import SURVEY_OF_SOURCE
-    names = lambda s: ", ".join(k for k, v in SURVEY_OF_SOURCE.items() if v == s)
     q = sub.add_parser("fetch", help="download real SDSS and DES data into a dataset (pairs + external stores)",
                        description="Query SDSS (SkyServer SQL) and DES DR1 (Astro Data Lab TAP), cross-match, download and align "
                                    "cutouts, flag bad images, and write the `pairs` and `external` stores of a dataset. "
@@ -173,7 +171,7 @@ def _add_fetch(sub):
                    help="paper: 5,000/538 pairs and 25,076 external galaxies; quick: a fifth of that; smoke: a few (default: quick)")
     q.add_argument("--out", metavar="DATASET", help="dataset folder, or a name under the data root (default: real-<preset>)")
     q.add_argument("--source", action="append", default=[], metavar="SURVEY=NAME",
-                   help=f"cutout source: sdss=({names('sdss')}), des=({names('des')}); "
+                   help="cutout source (`survey2survey.cutouts.SOURCES`): sdss=sdss-jpeg|sdss-hips2fits, des=legacysurvey|hips2fits|desaccess; "
                         "defaults sdss=sdss-jpeg, des=legacysurvey; desaccess needs DESACCESS_TOKEN and DESACCESS_USER")
     q.add_argument("--offline-fixtures", action="store_true", help="answer from the recordings shipped with the package (no network)")
     q.add_argument("--workers", type=int, default=4, help="downloads in flight (default 4)")
