@@ -166,6 +166,52 @@ def _add_simulate(sub):
         q.add_argument(f"--n-{k}", type=int, metavar="N", help=f"number of {what} (default: the preset's)")
     q.set_defaults(func=_cmd_simulate)
 
+# %% ../nbs/80_cli.ipynb #e493e04c
+def _parse_sources(items:list) -> dict:
+    "`['des=hips2fits']` as `{'des_source': 'hips2fits'}`."
+    from survey2survey.core import InputError
+    out = {}
+    for it in items:
+        survey, sep, name = it.partition("=")
+        if not sep or survey not in ("sdss", "des"):
+            raise InputError(f"--source takes SURVEY=NAME with SURVEY one of sdss, des (e.g. des=hips2fits), got {it!r}")
+        out[f"{survey}_source"] = name
+    return out
+
+def _cmd_fetch(args, out=None):
+    from survey2survey.core import check_seed
+    from survey2survey.fetch import fetch
+    out = out or sys.stdout
+    res = fetch(args.preset, out=args.out, offline_fixtures=args.offline_fixtures, record=args.record, workers=args.workers,
+                rate_per_s=args.rate or None, overwrite=args.overwrite, seed=check_seed(args.seed, "--seed"),
+                keep_flagged=args.keep_flagged, sdss_release=args.sdss_dr, **_parse_sources(args.source))
+    if args.json: print(json.dumps(dict(root=str(res.root), **res.report), indent=1, default=str), file=out)
+    else: print(res.summary(), file=out)
+    return 0
+
+@command(11)
+def _add_fetch(sub):
+    q = sub.add_parser("fetch", help="download real SDSS and DES data into a dataset (pairs + external stores)",
+                       description="Query SDSS (SkyServer SQL) and DES DR1 (Astro Data Lab TAP), cross-match, download and align "
+                                   "cutouts, flag bad images, and write the `pairs` and `external` stores of a dataset. "
+                                   "Resumable: run the same command again after an interruption.")
+    q.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick",
+                   help="paper: 5,000/538 pairs and 25,076 external galaxies; quick: a fifth of that; smoke: a few (default: quick)")
+    q.add_argument("--out", metavar="DATASET", help="dataset folder, or a name under the data root (default: real-<preset>)")
+    q.add_argument("--source", action="append", default=[], metavar="SURVEY=NAME",
+                   help="cutout source (`survey2survey.cutouts.SOURCES`): sdss=sdss-jpeg|sdss-hips2fits, des=legacysurvey|hips2fits|desaccess; "
+                        "defaults sdss=sdss-jpeg, des=legacysurvey; desaccess needs DESACCESS_TOKEN and DESACCESS_USER")
+    q.add_argument("--offline-fixtures", action="store_true", help="answer from the recordings shipped with the package (no network)")
+    q.add_argument("--workers", type=int, default=4, help="downloads in flight (default 4)")
+    q.add_argument("--rate", type=float, default=4.0, help="requests per second, all workers together; 0: no limit (default 4)")
+    q.add_argument("--seed", default="0", help="order of the candidates, hence the train/val split (default 0)")
+    q.add_argument("--sdss-dr", type=int, default=16, help="SDSS data release (default 16, the paper's)")
+    q.add_argument("--keep-flagged", action="store_true", help="also store flagged galaxies that have images (their flags are in the catalogue)")
+    q.add_argument("--record", metavar="DIR", help="also record every service answer into DIR (to re-record the fixtures)")
+    q.add_argument("--overwrite", action="store_true", help="replace the dataset's stores and selection (downloads are kept)")
+    q.add_argument("--json", action="store_true", help="print the fetch report as JSON")
+    q.set_defaults(func=_cmd_fetch)
+
 # %% ../nbs/80_cli.ipynb #7ea1304f
 def _cmd_evaluate(args, out=None):
     from survey2survey.evaluate import default_dataset, evaluate

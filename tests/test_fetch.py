@@ -1,0 +1,87 @@
+"""The offline smoke fetch killed and resumed in a subprocess, and run from the console script."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from survey2survey.store import open_store
+
+HERE = Path(__file__).parent
+EXE = shutil.which("survey2survey") or os.path.join(os.path.dirname(sys.executable), "survey2survey")
+
+
+def run(out, *args):
+    return subprocess.run([sys.executable, str(HERE/"fetch_runner.py"), str(out), *map(str, args)], capture_output=True, text=True)
+
+
+def cached_keys(out):
+    return {p.name.split(".")[0] for p in (Path(out)/"_fetch"/"cutouts").rglob("*.*") if p.is_file() and not p.name.startswith(".")}
+
+
+def lines(path):
+    return Path(path).read_text().split() if Path(path).exists() else []
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")/"smoke"
+    r = run(out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def same_dataset(a, b):
+    for name in ("pairs", "external"):
+        sa, sb = open_store(Path(a)/name, deep=True), open_store(Path(b)/name, deep=True)
+        pd.testing.assert_frame_equal(sa.catalogue, sb.catalogue)
+        for arr in sa.arrays: np.testing.assert_array_equal(sa.read(arr, slice(None)), sb.read(arr, slice(None)))
+
+
+def test_killed_while_downloading_resumes_without_refetching(tmp_path, reference):
+    out = tmp_path/"smoke"
+    r = run(out, "--die-after-requests", 9, "--calls", tmp_path/"calls1")
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    first, cached = lines(tmp_path/"calls1"), cached_keys(out)
+    assert len(first) == 9 and len(cached) >= 4
+    r = run(out, "--calls", tmp_path/"calls2")
+    assert r.returncode == 0, r.stderr
+    second = lines(tmp_path/"calls2")
+    assert not set(second) & cached, "a cutout cached before the kill was fetched again"
+    assert not set(second) & set(first[:3]), "a finished catalogue tile was queried again"
+    same_dataset(out, reference)
+
+
+def test_killed_while_writing_the_store_resumes_without_any_request(tmp_path, reference):
+    out = tmp_path/"smoke"
+    r = run(out, "--die-at-chunk", 1)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    s = open_store(out/"pairs", allow_incomplete=True)
+    assert not s.complete
+    r = run(out, "--calls", tmp_path/"calls2")
+    assert r.returncode == 0, r.stderr
+    assert lines(tmp_path/"calls2") == []
+    same_dataset(out, reference)
+
+
+def test_console_script_builds_the_smoke_dataset_offline(tmp_path, reference):
+    r = subprocess.run([EXE, "--data-root", str(tmp_path), "fetch", "--preset", "smoke", "--offline-fixtures", "--out", "real-smoke"],
+                       capture_output=True, text=True, env={**os.environ, "SURVEY2SURVEY_PROGRESS": "0"})
+    assert r.returncode == 0, r.stderr
+    assert "stored 5" in r.stdout and "stored 3" in r.stdout
+    same_dataset(tmp_path/"real-smoke", reference)
+
+
+@pytest.mark.net
+def test_live_smoke_fetch(tmp_path):
+    "The smoke preset against the live services (run with --flags net)."
+    from survey2survey.fetch import fetch
+    res = fetch("smoke", out=tmp_path/"live-smoke")
+    assert res.report["catalogues"]["sdss_stripe82"] > 0 and res.report["catalogues"]["des"] > 0
+    for name in ("pairs", "external"):
+        if (res.root/name).exists(): open_store(res.root/name, deep=True)
