@@ -13,12 +13,14 @@ from keras import layers, ops
 from .core import InputError
 
 # %% auto #0
-__all__ = ['INIT', 'TERMS', 'ReflectPad2D', 'unet_padding', 'instance_norm', 'downsample', 'upsample', 'build_generator',
+__all__ = ['TERMS', 'init', 'ReflectPad2D', 'unet_padding', 'instance_norm', 'downsample', 'upsample', 'build_generator',
            'build_discriminator', 'bce_logits', 'gan_value', 'l1', 'CycleGAN', 'build_cyclegan', 'LinearDecay',
            'compile_cyclegan']
 
-# %% ../nbs/11_cyclegan.ipynb #1407a0f0
-INIT = keras.initializers.RandomNormal(0.0, 0.02)   # pix2pix/CycleGAN weight init
+# %% ../nbs/11_cyclegan.ipynb #7cec8a78
+def init():
+    "pix2pix/CycleGAN weight init, N(0, 0.02); a new one per layer, so that each draws its own weights from the global seed."
+    return keras.initializers.RandomNormal(0.0, 0.02)
 
 @keras.saving.register_keras_serializable("survey2survey")
 class ReflectPad2D(layers.Layer):
@@ -53,22 +55,22 @@ def instance_norm(name:str|None=None, dtype=None) -> layers.Layer:
     "Instance normalisation (each image and channel over its pixels), with a learnt scale and offset."
     return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)
 
-# %% ../nbs/11_cyclegan.ipynb #58fa82d4
+# %% ../nbs/11_cyclegan.ipynb #b6567e12
 def downsample(x, filters:int, norm:bool=True, dtype=None, name:str|None=None):
     "Halve the image: Conv 4×4 stride 2, instance norm (unless `norm=False`), LeakyReLU(0.2)."
-    x = layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=not norm, kernel_initializer=INIT,
+    x = layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=not norm, kernel_initializer=init(),
                       dtype=dtype, name=name and f"{name}_conv")(x)
     if norm: x = instance_norm(name and f"{name}_norm", dtype)(x)
     return layers.LeakyReLU(0.2, dtype=dtype, name=name and f"{name}_act")(x)
 
 def upsample(x, filters:int, dtype=None, name:str|None=None):
     "Double the image: transposed Conv 4×4 stride 2, instance norm, ReLU."
-    x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, kernel_initializer=INIT,
+    x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False, kernel_initializer=init(),
                                dtype=dtype, name=name and f"{name}_conv")(x)
     x = instance_norm(name and f"{name}_norm", dtype)(x)
     return layers.ReLU(dtype=dtype, name=name and f"{name}_act")(x)
 
-# %% ../nbs/11_cyclegan.ipynb #7cd95158
+# %% ../nbs/11_cyclegan.ipynb #aab48fce
 def _output_dtype(dtype):
     "Mixed-precision networks still emit float32 (images, logits)."
     return "float32" if dtype is not None and str(getattr(dtype, "name", dtype)).startswith("mixed") else dtype
@@ -97,13 +99,13 @@ def build_generator(
     for i in reversed(range(depth - 1)):
         x = upsample(x, width[i], dtype=dtype, name=f"up{i+1}")
         x = layers.Concatenate(dtype=dtype, name=f"skip{i+1}")([x, skips[i]])
-    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh", kernel_initializer=INIT,
+    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh", kernel_initializer=init(),
                                dtype=_output_dtype(dtype), name="out_conv")(x)
     x = layers.Cropping2D(pad, dtype=_output_dtype(dtype), name="crop")(x)
     out = layers.Rescaling(0.5, offset=0.5, dtype=_output_dtype(dtype), name="to_01")(x)
     return keras.Model(inp, out, name=name)
 
-# %% ../nbs/11_cyclegan.ipynb #ee362c02
+# %% ../nbs/11_cyclegan.ipynb #dac8ec15
 def build_discriminator(
     image_size:int=150, # height = width of the images
     channels:int=3, # colour channels
@@ -119,10 +121,10 @@ def build_discriminator(
     for i in range(1, n_layers):
         x = downsample(x, min(filters * 2**i, 8*filters), dtype=dtype, name=f"d{i+1}")
     x = layers.Conv2D(min(filters * 2**n_layers, 8*filters), 4, strides=1, padding="same", use_bias=False,
-                      kernel_initializer=INIT, dtype=dtype, name="c1_conv")(x)
+                      kernel_initializer=init(), dtype=dtype, name="c1_conv")(x)
     x = instance_norm("c1_norm", dtype)(x)
     x = layers.LeakyReLU(0.2, dtype=dtype, name="c1_act")(x)
-    out = layers.Conv2D(1, 4, strides=1, padding="same", kernel_initializer=INIT, dtype=_output_dtype(dtype), name="logits")(x)
+    out = layers.Conv2D(1, 4, strides=1, padding="same", kernel_initializer=init(), dtype=_output_dtype(dtype), name="logits")(x)
     return keras.Model(inp, out, name=name)
 
 # %% ../nbs/11_cyclegan.ipynb #ea778012
