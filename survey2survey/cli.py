@@ -138,8 +138,9 @@ def _add_info(sub):
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=_cmd_info)
 
-# %% ../nbs/80_cli.ipynb #2e8629e1
+# %% ../nbs/80_cli.ipynb #f4d60900
 def _cmd_train(args, out=None):
+    keras_backend()   # a clear error for an unknown KERAS_BACKEND, before Keras is imported
     from survey2survey.train import train
     out = out or sys.stdout
     arch = dict(lambda_paired=args.paired_l1) if args.paired_l1 is not None else None
@@ -172,8 +173,9 @@ def _add_train(sub):
     q.add_argument("--overwrite", action="store_true", help="discard an existing run in the folder and start again")
     q.set_defaults(func=_cmd_train)
 
-# %% ../nbs/80_cli.ipynb #9459e926
+# %% ../nbs/80_cli.ipynb #09d40274
 def _cmd_translate(args, out=None):
+    keras_backend()
     from pathlib import Path
     from survey2survey.core import InputError
     from survey2survey.translate import load_model, translate

@@ -118,3 +118,9 @@ def test_data_parallel_tensorflow_mirrored_strategy(root):
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed (pip install -e '.[jax]')")
 def test_data_parallel_jax(root):
     assert multidevice(root, "jax")["devices"] == ["cpu:0", "cpu:1"]
+
+
+@pytest.mark.parametrize("cmd", [["train", "cae", "--preset", "smoke", "--data", "toy"], ["translate", "--model", "cae-smoke-seed0"]])
+def test_unknown_backend_is_a_clear_error(root, cmd):
+    r = subprocess.run([str(BIN/"survey2survey"), *cmd], env=env(root, KERAS_BACKEND="theano"), capture_output=True, text=True)
+    assert r.returncode == 2 and "KERAS_BACKEND='theano' is not a Keras backend" in r.stderr and "Traceback" not in r.stderr
