@@ -212,6 +212,71 @@ def _add_fetch(sub):
     q.add_argument("--json", action="store_true", help="print the fetch report as JSON")
     q.set_defaults(func=_cmd_fetch)
 
+# %% ../nbs/80_cli.ipynb #f4d60900
+def _cmd_train(args, out=None):
+    keras_backend()   # a clear error for an unknown KERAS_BACKEND, before Keras is imported
+    from survey2survey.train import train
+    out = out or sys.stdout
+    arch = dict(lambda_paired=args.paired_l1) if args.paired_l1 is not None else None
+    meta = train(args.model, args.preset, data=args.data, out=args.out, overwrite=args.overwrite, epochs=args.epochs,
+                 seed=args.seed, batch_size=args.batch_size, precision=args.precision, devices=args.devices,
+                 patience=args.patience, architecture=arch)
+    ep = meta["epochs"]
+    final = ", ".join(f"{k} {v:.4g}" for k, v in meta["final"].items() if k in ("loss", "val_loss", "g_loss", "d_loss", "cycle", "val_l1"))
+    print(f"trained {meta['model']} ({meta['preset']} preset, {ep['run']} epochs, kept epoch {ep['chosen']}: {ep['chosen_by']}): {final}", file=out)
+    print(f"model: {meta['path']}/model.keras", file=out)
+    print(f"next: survey2survey translate --model {meta['path']}", file=out)
+    return 0
+
+@command(20)
+def _add_train(sub):
+    q = sub.add_parser("train", help="train the CAE or the CycleGAN on a dataset (resumes where it stopped)",
+                       description="Train a model on the `pairs` store of a dataset. Checkpoints after every epoch: "
+                                   "rerun the same command to resume a killed run.")
+    q.add_argument("model", choices=("cae", "cyclegan"))
+    q.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick", help="training settings (default: quick)")
+    q.add_argument("--data", metavar="DATASET", help="dataset name under the data root, or path (default: sim-<preset>-seed0)")
+    q.add_argument("--out", metavar="DIR", help="run folder (default: <data root>/models/<model>-<preset>-seed<N>)")
+    q.add_argument("--epochs", type=int, help="epochs (default: the preset's; raise it to train a finished run further)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default: 0)")
+    q.add_argument("--batch-size", type=int, help="images per step, over all devices (default: the preset's)")
+    q.add_argument("--precision", choices=("float32", "bfloat16", "float16"), help="mixed precision (float16 needs a GPU)")
+    q.add_argument("--devices", type=int, help="train data-parallel on N devices (0: all)")
+    q.add_argument("--patience", type=int, help="early stopping after N epochs without a better validation loss (0: off)")
+    q.add_argument("--paired-l1", type=float, metavar="WEIGHT", help="CycleGAN only: weight of the optional paired L1 term (paper: 0)")
+    q.add_argument("--overwrite", action="store_true", help="discard an existing run in the folder and start again")
+    q.set_defaults(func=_cmd_train)
+
+# %% ../nbs/80_cli.ipynb #09d40274
+def _cmd_translate(args, out=None):
+    keras_backend()
+    from pathlib import Path
+    from survey2survey.core import InputError
+    from survey2survey.translate import load_model, translate
+    out = out or sys.stdout
+    model = load_model(args.model)
+    inputs = args.input
+    if not inputs:
+        dataset = Path(model[1]["data"]["path"]).parent
+        inputs = [str(dataset/s) for s in ("pairs", "external") if (dataset/s).exists()]
+    if args.output and len(inputs) > 1: raise InputError("--output names one store: give one --input with it")
+    for name in inputs:
+        s = translate(model, name, output=args.output, batch_size=args.batch_size, overwrite=args.overwrite)
+        print(f"{s.path}: {s.n} {model[1]['model']} reconstructions", file=out)
+    return 0
+
+@command(21)
+def _add_translate(sub):
+    q = sub.add_parser("translate", help="apply a trained model to stores of SDSS images (resumable)",
+                       description="Write the model's DES-like reconstructions of every image of the input store(s) into "
+                                   "reconstruction stores, with the input catalogue row for row.")
+    q.add_argument("--model", required=True, metavar="PATH", help="run folder (or its model.keras); a bare name is looked for under <data root>/models")
+    q.add_argument("--input", nargs="+", metavar="STORE", help="stores to translate (default: the pairs and external stores of the model's training dataset)")
+    q.add_argument("--output", metavar="STORE", help="reconstruction store (default: <dataset>/<model>-<store>)")
+    q.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
+    q.add_argument("--overwrite", action="store_true", help="replace existing output stores instead of resuming them")
+    q.set_defaults(func=_cmd_translate)
+
 # %% ../nbs/80_cli.ipynb #7ea1304f
 def _cmd_evaluate(args, out=None):
     from survey2survey.evaluate import default_dataset, evaluate

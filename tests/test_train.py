@@ -1,0 +1,127 @@
+"""Training's promises that need more than one process: SIGKILL and resume, the JAX
+backend, data-parallel training on several (virtual) devices."""
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+HAS_JAX = importlib.util.find_spec("jax") is not None
+
+
+def env(root, **kw):
+    return {**os.environ, "SURVEY2SURVEY_DATA": str(root), "SURVEY2SURVEY_PROGRESS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", **kw}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    "A data root holding the toy dataset `toy` (16 training, 4 validation pairs of 24x24)."
+    from survey2survey.train import write_toy_dataset
+    r = tmp_path_factory.mktemp("root")
+    write_toy_dataset(r/"toy", n_train=16, n_val=4, n_external=4)
+    return r
+
+
+def history(run) -> pd.DataFrame:
+    return pd.read_csv(Path(run)/"history.csv")
+
+
+def train_cmd(*args):
+    return [str(BIN/"survey2survey"), "train", *args]
+
+
+# the CycleGAN's resume is also checked in-process by nbs/20_train.ipynb; its SIGKILL run is the slower one
+@pytest.mark.parametrize("model", ["cae", pytest.param("cyclegan", marks=pytest.mark.slow)])
+def test_sigkill_mid_epoch_then_resume(root, model):
+    args = [model, "--preset", "smoke", "--data", "toy", "--epochs", "4"]
+    ref = subprocess.run(train_cmd(*args, "--out", str(root/f"{model}-ref")), env=env(root), capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr
+    run = root/f"{model}-killed"
+    # the runner announces each training batch and then sleeps, so the kill lands inside epoch 3
+    proc = subprocess.Popen([sys.executable, str(HERE/"train_runner.py"), "train", *args, "--out", str(run)],
+                            env=env(root, S2S_BATCH_SLEEP="0.5"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "batch 2:1": break
+        else: pytest.fail("the run ended before epoch 3")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill(); proc.wait()
+    state = json.loads((run/"checkpoint"/"state.json").read_text())
+    assert state["epoch"] == 2 and not (run/"model.keras").exists()
+    again = subprocess.run(train_cmd(*args, "--out", str(run)), env=env(root), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "resuming after epoch 2" in again.stderr
+    h, r = history(run), history(root/f"{model}-ref")
+    assert h.epoch.tolist() == [1, 2, 3, 4]
+    assert np.isfinite(h.drop(columns="epoch").to_numpy()).all()
+    # same batches, same weights and optimiser state: the resumed run is the uninterrupted one
+    np.testing.assert_allclose(h.drop(columns="epoch").to_numpy(), r.drop(columns="epoch").to_numpy(), rtol=1e-4, atol=1e-6)
+    assert sorted(p.name for p in (run/"checkpoint").iterdir()) == ["epoch-0004.weights.h5", "state.json"]
+
+
+@pytest.mark.skipif(not HAS_JAX, reason="jax is not installed (pip install -e '.[jax]')")
+def test_jax_backend_trains_and_its_models_load_under_tensorflow(root):
+    script = """
+import json, sys, numpy as np, keras
+from survey2survey.train import train, read_history
+from survey2survey.store import open_store
+out = {}
+for model in ("cae", "cyclegan"):
+    meta = train(model, "smoke", data="toy", out=sys.argv[1] + "/" + model)
+    net = keras.models.load_model(meta["path"] + "/model.keras")
+    x = open_store(sys.argv[2] + "/toy/pairs").read("sdss", [16, 17])
+    np.save(meta["path"] + "/pred.npy", keras.ops.convert_to_numpy(net(x)))
+    out[model] = dict(backend=meta["backend"], epochs=meta["epochs"]["run"], history=read_history(meta["path"]).drop(columns="epoch").to_numpy().tolist())
+print(json.dumps(out))
+"""
+    r = subprocess.run([sys.executable, "-c", script, str(root/"jax"), str(root)], env=env(root, KERAS_BACKEND="jax"),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    import keras
+    from survey2survey.store import open_store
+    x = open_store(root/"toy"/"pairs").read("sdss", [16, 17])
+    for model in ("cae", "cyclegan"):
+        assert out[model]["backend"] == "jax" and out[model]["epochs"] == 2
+        assert np.isfinite(out[model]["history"]).all()
+        # a model trained under JAX gives the same outputs under TensorFlow
+        net = keras.models.load_model(root/"jax"/model/"model.keras")
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(net(x)), np.load(root/"jax"/model/"pred.npy"), atol=1e-5)
+
+
+def multidevice(root, backend):
+    r = subprocess.run([sys.executable, str(HERE/"multidevice.py"), str(root/f"md-{backend}")], env=env(root, KERAS_BACKEND=backend),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    for model in ("cae", "cyclegan"):
+        # one step on 2 devices = one step on 1 device with the same (global) batch
+        assert res[model]["max_change"] > 1e-3
+        assert res[model]["max_diff"] < 1e-4 * res[model]["max_change"], res[model]
+        assert res[f"train_{model}"] == dict(epochs=2, finite=True)
+    return res
+
+
+def test_data_parallel_tensorflow_mirrored_strategy(root):
+    multidevice(root, "tensorflow")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_JAX, reason="jax is not installed (pip install -e '.[jax]')")
+def test_data_parallel_jax(root):
+    assert multidevice(root, "jax")["devices"] == ["cpu:0", "cpu:1"]
+
+
+@pytest.mark.parametrize("cmd", [["train", "cae", "--preset", "smoke", "--data", "toy"], ["translate", "--model", "cae-smoke-seed0"]])
+def test_unknown_backend_is_a_clear_error(root, cmd):
+    r = subprocess.run([str(BIN/"survey2survey"), *cmd], env=env(root, KERAS_BACKEND="theano"), capture_output=True, text=True)
+    assert r.returncode == 2 and "KERAS_BACKEND='theano' is not a Keras backend" in r.stderr and "Traceback" not in r.stderr
