@@ -50,7 +50,7 @@ class IncompleteStoreError(StoreError):
 class StoreValidationError(StoreError, ValueError):
     "The store, or data written to it, breaks the store contract (shape, dtype, range, ...)."
 
-# %% ../nbs/00_core.ipynb #9e685818
+# %% ../nbs/00_core.ipynb #046579d9
 DATA_ENV = "SURVEY2SURVEY_DATA"
 
 def data_root(
@@ -66,12 +66,16 @@ def data_root(
     return root.absolute()
 
 def resolve_path(
-    name_or_path, # a path, or a bare name looked up under `data_root()`
+    name_or_path, # a path, or a name (or relative path) under `data_root()`
 ) -> Path:
-    "A bare name (no `/`, not `.`/`..`) means a folder under `data_root()`; anything else is a path."
+    """A bare name (no `/`, not `.`/`..`) means a folder under `data_root()`. A relative path
+    (`sim-quick-seed0/external`) is taken from the current folder if it exists there, else
+    from the data root if it exists there; anything else is a path."""
     s = str(name_or_path)
     if os.sep in s or (os.altsep and os.altsep in s) or s in ('.', '..') or s.startswith('~'):
-        return Path(s).expanduser().absolute()
+        p = Path(s).expanduser()
+        if not p.is_absolute() and not p.exists() and (data_root()/p).exists(): return data_root()/p
+        return p.absolute()
     return data_root()/s
 
 # %% ../nbs/00_core.ipynb #1a1cbe4c

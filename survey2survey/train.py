@@ -33,7 +33,7 @@ from .store import Store, _pid_alive, create_store, open_store
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'CHECKPOINT', 'STATE', 'RUN', 'META', 'FINAL',
-           'write_toy_dataset', 'TrainConfig', 'make_config', 'default_dataset', 'store_hash', 'locate', 'find_pairs',
+           'write_toy_dataset', 'TrainConfig', 'make_config', 'default_dataset', 'store_hash', 'find_pairs',
            'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history', 'monitor_key',
            'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out', 'run_lock',
            'translator', 'train']
@@ -143,7 +143,7 @@ def make_config(
     if int(cfg.devices) < 0: raise InputError(f"devices must be 0 (all) or more, got {cfg.devices}")
     return replace(cfg, seed=check_seed(cfg.seed))
 
-# %% ../nbs/20_train.ipynb #9f9a36b1
+# %% ../nbs/20_train.ipynb #3be96688
 def default_dataset(preset:str) -> str: return f"sim-{preset}-seed0"
 
 def store_hash(store:Store) -> str:
@@ -152,22 +152,13 @@ def store_hash(store:Store) -> str:
     h.update((store.path/"catalogue.parquet").read_bytes())
     return h.hexdigest()[:16]
 
-def locate(
-    name_or_path, # a path, a name under the data root, or a relative path under the data root
-) -> Path:
-    "Like `resolve_path`, but a relative path that does not exist here is also looked up under the data root."
-    p = resolve_path(name_or_path)
-    if not p.exists() and not Path(str(name_or_path)).expanduser().is_absolute() and (data_root()/str(name_or_path)).exists():
-        return data_root()/str(name_or_path)
-    return p
-
 def find_pairs(
     data=None, # dataset name under the data root, or a path (to the dataset or to its `pairs` store)
     preset:str="quick", # used for the default name
 ) -> Store:
     "The `pairs` store of dataset `data` (default `sim-<preset>-seed0`)."
     name = data if data is not None else default_dataset(preset)
-    path = locate(name)
+    path = resolve_path(name)
     if not path.exists():
         how = (f"run `survey2survey simulate --preset {preset}` first, or pass --data DATASET" if data is None else
                "check the name (bare names are looked up under the data root) or give a path")
