@@ -305,3 +305,28 @@ def _add_evaluate(sub):
     q.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     q.add_argument("--latex", action="store_true", help="print the tables as LaTeX")
     q.set_defaults(func=_cmd_evaluate)
+
+# %% ../nbs/80_cli.ipynb #e7ceb331
+def _cmd_reproduce(args, out=None):
+    from survey2survey.reproduce import reproduce
+    out = out or sys.stdout
+    folder = reproduce(args.preset, data=args.data, out=args.out, seed=args.seed, notebooks=args.notebooks,
+                       force=args.force, timeout=args.timeout)
+    print(f"report: {folder/'index.md'} and {folder/'index.html'}", file=out)
+    return 0
+
+@command(90)
+def _add_reproduce(sub):
+    q = sub.add_parser("reproduce", help="regenerate every figure and table, and the report (resumable)",
+                       description="Simulate or reuse the data, train or reuse the CAE and the CycleGAN, translate, evaluate, run every "
+                                   "figure/table notebook (nbs/9x_*.ipynb) with papermill into OUT and write OUT/index.md and "
+                                   "index.html. Complete steps are skipped: rerun the same command to resume.")
+    q.add_argument("--preset", choices=("smoke", "quick", "paper"), default="smoke",
+                   help="smoke: seconds-long CI run; quick: < 20 min on 2 CPU cores; paper: the paper's sizes (GPU) (default: smoke)")
+    q.add_argument("--data", metavar="DATASET", help="use this dataset (name under the data root, or path) instead of simulating one")
+    q.add_argument("--out", metavar="DIR", help="output folder, e.g. reports/NAME (default: <data root>/reports/<preset>-seed<N>)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the simulation and the training runs (default: 0)")
+    q.add_argument("--force", action="store_true", help="rerun the figure notebooks even if their outputs are complete")
+    q.add_argument("--notebooks", metavar="DIR", help="folder of the figure notebooks (default: the clone's nbs/)")
+    q.add_argument("--timeout", type=int, metavar="S", help="seconds per notebook cell (default: none)")
+    q.set_defaults(func=_cmd_reproduce)
