@@ -1,0 +1,96 @@
+"""The reproduction driver on the smoke preset: the manifest, skipping, a broken notebook, the report's numbers.
+
+One smoke reproduction (module-scoped) is shared by the tests; the smoke inputs (dataset,
+models, evaluation) are reused from the session's data root when a notebook made them.
+"""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from survey2survey.evaluate import load_evaluation
+from survey2survey.reproduce import NotebookError, expected_files, figure_notebooks, reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")/"smoke"
+    return reproduce("smoke", out=out, notebooks=ROOT/"nbs")
+
+
+def test_manifest(run):
+    m = json.loads((run/"manifest.json").read_text())
+    assert m["complete"] and not m["missing"], m["missing"]
+    assert sorted(m["files"]) == sorted(expected_files())
+    for f in expected_files(): assert (run/f).stat().st_size > 0, f
+    assert len([f for f in expected_files() if f.endswith(".png")]) == 13
+    text = (run/"index.md").read_text()
+    for k in range(1, 14): assert f"](figures/fig{k}.png)" in text, k
+    titles = re.findall(r"^## (.+)$", text, re.M)
+    assert titles.index("Fig 1") < titles.index("Table 1") < titles.index("Fig 3") < titles.index("Table 2") < titles.index("Fig 13")
+    assert "## Findings" in text and "## Steps" in text
+    html = (run/"index.html").read_text()
+    assert html.count('src="figures/fig') == 13 and "<table>" in html
+
+
+def test_rerun_skips(run, capsys):
+    reproduce("smoke", out=run, notebooks=ROOT/"nbs")
+    steps = json.loads((run/"steps.json").read_text())["steps"]
+    assert {s["step"] for s in steps if s["status"] != "skipped"} == {"report"}, steps
+    assert sum(s["seconds"] for s in steps if s["step"] != "report") < 30
+    assert "notebook 95_ssim: skipped (complete)" in capsys.readouterr().out
+
+
+def _notebook(cells):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = dict(name="python3", display_name="python3", language="python")
+    nb.cells = cells
+    return nb
+
+
+def test_broken_notebook(run, tmp_path):
+    nbs, out = tmp_path/"nbs", tmp_path/"out"
+    nbs.mkdir()
+    params = nbformat.v4.new_code_cell('preset = "smoke"\ndata = None\nseed = 0\nout = None')
+    params.metadata["tags"] = ["parameters"]
+    nbformat.write(_notebook([params, nbformat.v4.new_code_cell("x = 1")]), nbs/"90_fine.ipynb")
+    broken = nbformat.read(ROOT/"nbs"/"94_profiles.ipynb", as_version=4)
+    broken.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("deliberately broken")'))
+    nbformat.write(broken, nbs/"94_profiles.ipynb")
+    with pytest.raises(NotebookError, match=r"notebook 94_profiles\.ipynb failed in cell \d+ .*RuntimeError: deliberately broken"
+                       r".*cell begins 'raise RuntimeError"):
+        reproduce("smoke", out=out, notebooks=nbs)
+    assert (out/"notebooks"/".90_fine.done").exists() and (out/"notebooks"/"90_fine.ipynb").exists()
+    assert (out/"figures"/"fig7.png").exists()                  # written by the broken notebook before its failing cell
+    assert (out/"notebooks"/"94_profiles.ipynb").exists()       # the executed notebook, with the traceback
+    assert not (out/"notebooks"/".94_profiles.done").exists()
+    assert not (out/"index.md").exists()
+
+
+def test_report_numbers(run):
+    "Tables 2-3 and the findings in index.md equal numbers recomputed here from the evaluation's per-pair table."
+    steps = json.loads((run/"steps.json").read_text())
+    pairs = load_evaluation(steps["dataset"]).pairs
+    text = (run/"index.md").read_text()
+    fmt = lambda v, d: f"{round(v, d) + 0.0:.{d}f}".replace("-", "−")
+    checked = 0
+    for model, label in (("cae", "CAE"), ("cyclegan", "CycleGAN")):
+        tables = text.split("## Table 2")[1].split("## Fig 6")[0], text.split("## Table 3")[1].split("## Fig 7")[0]
+        for table, col, scale, digits in ((tables[0], "flux_mag", 1e3, 2), (tables[1], "snr", 1.0, 3)):
+            row = next(l for l in table.splitlines() if l.startswith(f"| {label} |"))
+            for split, ref in (("external", "sdss"), ("val", "sdss"), ("val", "des")):
+                g = pairs[(pairs.split == split) & (pairs.comparison == f"{model}/{ref}")]
+                d = ((g[col] - g[f"{col}_ref"])/g[f"{col}_ref"]).to_numpy()
+                d = d[np.isfinite(d)]
+                cell = f"{fmt(d.mean()*scale, digits)} ± {fmt(d.std(ddof=1)*scale, digits)}"
+                assert f"| {cell} |" in row, (cell, row)
+                checked += 1
+        g = pairs[(pairs.split == "val") & (pairs.comparison == f"{model}/sdss")]
+        assert f"mean ΔF = {g.delta_flux.mean():.3g}" in text
+    assert checked == 12
