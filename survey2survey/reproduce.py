@@ -23,8 +23,8 @@ from .core import InputError, S2SError, atomic_write, check_seed, data_root, get
 __all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'EXTERNAL_LIMIT', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'OUTPUTS',
            'NOTEBOOKS_ENV', 'dataset_name', 'check_preset', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete',
            'run_complete', 'file_hash', 'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table',
-           'notebooks_dir', 'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'check_manifest',
-           'reproduce']
+           'notebooks_dir', 'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell',
+           'check_manifest', 'reproduce']
 
 # %% ../nbs/70_reproduce.ipynb #e7caeaf6
 log = get_logger("reproduce")
@@ -139,12 +139,12 @@ def translation_complete(out:Path, run:Path) -> bool:
     return bool(m and m.get("complete") and run_complete(run)
                 and m.get("spec", {}).get("attrs", {}).get("model_id") == file_hash(Path(run)/"model.keras"))
 
-# %% ../nbs/70_reproduce.ipynb #94c4c00b
+# %% ../nbs/70_reproduce.ipynb #1e255ec0
 def ensure(
     preset:str="smoke", # `smoke`, `quick` or `paper`
     data=None, # a dataset (name under the data root, or path) to use instead of the preset's simulation
     seed:int=0, # seed of the simulation and of the training runs
-    processes:int|None=None, # simulation worker processes (default: all CPUs)
+    processes:int|None=None, # simulation worker processes (default: 1 for smoke, where starting workers costs more than it saves; else all CPUs)
 ) -> Inputs:
     "Make whatever is missing of the dataset, the two models, their reconstructions and the evaluation; returns the `Inputs`."
     check_preset(preset)
@@ -155,7 +155,8 @@ def ensure(
         def simulate():
             from survey2survey.simulate import simulate
             lim = EXTERNAL_LIMIT[preset]
-            simulate(preset, seed, out=dataset, processes=processes, **({"n_external": lim} if lim else {}))
+            procs = processes if processes is not None else (1 if preset == "smoke" else None)
+            simulate(preset, seed, out=dataset, processes=procs, **({"n_external": lim} if lim else {}))
             return f"{dataset.name}"
         run_step(inp.steps, f"simulate {dataset.name}", lambda: all(store_complete(dataset/s) for s in STORES), simulate)
     elif not store_complete(dataset/"pairs"):
@@ -263,7 +264,7 @@ def figure_notebooks(notebooks=None) -> list[Path]:
     "The figure and table notebooks `9x_*.ipynb`, in order."
     return sorted(notebooks_dir(notebooks).glob("9[0-9]_*.ipynb"))
 
-# %% ../nbs/70_reproduce.ipynb #2ae50486
+# %% ../nbs/70_reproduce.ipynb #c0626d46
 class NotebookError(S2SError):
     "A figure notebook failed; the message names it and the cell."
 
@@ -289,14 +290,23 @@ def run_notebook(
         pm.execute_notebook(str(nb), str(dest), parameters=parameters, cwd=str(nb.parent), kernel_name="python3",
                             progress_bar=False, execution_timeout=timeout, log_output=False)
     except pm.PapermillExecutionError as e:
-        cell = _cell_source(dest, e.cell_index)
-        raise NotebookError(f"notebook {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
-                            f"{e.ename}: {str(e.evalue)[:300]}; cell begins {cell!r}; the executed notebook is {dest}") from None
+        index, first = failed_cell(dest)
+        raise NotebookError(f"notebook {nb.name} failed in cell {index} (In [{e.exec_count}]): {e.ename}: {str(e.evalue)[:300]}; "
+                            f"cell begins {first!r}; the executed notebook, with the traceback, is {dest}") from None
     return dest
 
-def _cell_source(path:Path, i:int) -> str:
-    try: return "".join(json.loads(path.read_text())["cells"][i]["source"]).strip().splitlines()[0][:80]
-    except (OSError, ValueError, KeyError, IndexError): return "?"
+def failed_cell(
+    path:Path, # an executed notebook
+) -> tuple[int|None, str]:
+    "The index in the source notebook (papermill's own cells left out) and the first line of the first cell with an error."
+    try: cells = json.loads(Path(path).read_text())["cells"]
+    except (OSError, ValueError, KeyError): return None, "?"
+    ours = [c for c in cells if not {"injected-parameters", "papermill-error-cell-tag"} & set(c.get("metadata", {}).get("tags", []))]
+    for i, c in enumerate(ours):
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            src = "".join(c["source"]).strip()
+            return i, (src.splitlines() or [""])[0][:80]
+    return None, "?"
 
 def check_manifest(
     out, # the output folder

@@ -63,8 +63,9 @@ def test_broken_notebook(run, tmp_path):
     broken = nbformat.read(ROOT/"nbs"/"94_profiles.ipynb", as_version=4)
     broken.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("deliberately broken")'))
     nbformat.write(broken, nbs/"94_profiles.ipynb")
-    with pytest.raises(NotebookError, match=r"notebook 94_profiles\.ipynb failed in cell \d+ .*RuntimeError: deliberately broken"
-                       r".*cell begins 'raise RuntimeError"):
+    cell = len(broken.cells) - 1
+    with pytest.raises(NotebookError, match=rf"notebook 94_profiles\.ipynb failed in cell {cell} \(In \[\d+\]\): RuntimeError: "
+                       r"deliberately broken; cell begins 'raise RuntimeError"):
         reproduce("smoke", out=out, notebooks=nbs)
     assert (out/"notebooks"/".90_fine.done").exists() and (out/"notebooks"/"90_fine.ipynb").exists()
     assert (out/"figures"/"fig7.png").exists()                  # written by the broken notebook before its failing cell
