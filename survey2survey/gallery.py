@@ -79,7 +79,7 @@ def difference_panel(
     "Display RGB of `images[a] − images[b]` with the power law γ (`diverging_display`)."
     return diverging_display(images[a].astype(np.float64) - images[b], gamma)
 
-# %% ../nbs/41_gallery.ipynb #6551a870
+# %% ../nbs/41_gallery.ipynb #bd4d255c
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 def _image_axes(ax):
@@ -96,7 +96,8 @@ def image_grid(
     "A grid of RGB panels with a label per row and a title per column; returns `(fig, axes)` (2-d)."
     if not rows: raise InputError("nothing to show: no rows")
     n = len(rows[0][1])
-    fig, axes = plt.subplots(len(rows), n, figsize=(size*n + 1.6, size*len(rows) + 0.3), squeeze=False,
+    left = 1.9 # inches for the row labels
+    fig, axes = plt.subplots(len(rows), n, figsize=(size*n + left, size*len(rows) + 0.3), squeeze=False,
                              gridspec_kw=dict(wspace=0.03, hspace=0.06))
     for r, (label, imgs, colour) in enumerate(rows):
         for c in range(n):
@@ -106,7 +107,7 @@ def image_grid(
         text = f"{LETTERS[r]}  {label}" if letters else label
         axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=10, color=colour or "black", labelpad=6)
     for c, t in enumerate(col_titles or []): axes[0, c].set_title(str(t), fontsize=8)
-    fig.subplots_adjust(left=1.5/(size*n + 1.6), right=0.99, top=1 - 0.25/(size*len(rows) + 0.3), bottom=0.01)
+    fig.subplots_adjust(left=left/(size*n + left), right=0.99, top=1 - 0.25/(size*len(rows) + 0.3), bottom=0.01)
     return fig, axes
 
 def _pick(src, split:str, n:int, seed:int, indices) -> np.ndarray:
@@ -192,7 +193,7 @@ def fig4_external_grid(
     "Paper Fig 4: external SDSS images, their reconstructions and the gains over SDSS; returns `(fig, axes)`."
     return _grid(dataset, "external", "external", n, seed, indices, models, grid_rows(models, False, gamma_gain=gamma_gain))
 
-# %% ../nbs/41_gallery.ipynb #734cd820
+# %% ../nbs/41_gallery.ipynb #e60d0565
 def fig2_schematic(
     lam:float=0.2, # the cycle-loss weight λ printed in the total loss (the paper's)
 ):
@@ -216,10 +217,10 @@ def fig2_schematic(
     box(1.6, 2.0, "$D_X$: real SDSS\nor $F(y)$? (PatchGAN)", sdss + "33", w=2.6, h=0.9, gid="box:DX")
     box(8.4, 2.0, "$D_Y$: real DES\nor $G(x)$? (PatchGAN)", des + "33", w=2.6, h=0.9, gid="box:DY")
     arrow((2.75, 4.75), (3.65, 5.45)); arrow((6.35, 5.45), (7.25, 4.75), "$G(x)$", offset=(0.35, 0.3))
-    arrow((7.25, 4.1), (6.35, 3.3)); arrow((3.65, 3.3), (2.75, 4.1), "$F(y)$", offset=(-0.35, -0.3))
+    arrow((7.25, 4.1), (6.35, 3.3)); arrow((3.65, 3.3), (2.75, 4.1), "$F(y)$", offset=(0.4, 0.3))
     arrow((1.6, 3.8), (1.6, 2.5), gid="arrow:DX"); arrow((8.4, 3.8), (8.4, 2.5), gid="arrow:DY")
-    ax.text(0.35, 3.15, r"$\mathcal{L}_{GAN}(F, D_X, Y, X)$", fontsize=10, color=sdss)
-    ax.text(9.65, 3.15, r"$\mathcal{L}_{GAN}(G, D_Y, X, Y)$", fontsize=10, color=des, ha="right")
+    ax.text(1.75, 3.0, r"$\mathcal{L}_{GAN}(F, D_X, Y, X)$" "\n(eq. 2)", fontsize=10, color=sdss, va="center")
+    ax.text(8.25, 3.0, r"$\mathcal{L}_{GAN}(G, D_Y, X, Y)$" "\n(eq. 2)", fontsize=10, color=des, ha="right", va="center")
     ax.text(5.0, 2.15, "cycle consistency (eq. 3)\n" r"$x \to G(x) \to F(G(x)) \approx x$" "\n"
             r"$y \to F(y) \to G(F(y)) \approx y$", ha="center", va="center", fontsize=10,
             bbox=dict(boxstyle="round", fc="white", ec="0.6", ls="--"))
