@@ -79,7 +79,7 @@ def difference_panel(
     "Display RGB of `images[a] − images[b]` with the power law γ (`diverging_display`)."
     return diverging_display(images[a].astype(np.float64) - images[b], gamma)
 
-# %% ../nbs/41_gallery.ipynb #bd4d255c
+# %% ../nbs/41_gallery.ipynb #a9be9122
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 def _image_axes(ax):
@@ -92,12 +92,15 @@ def image_grid(
     col_titles=None, # one title per column (e.g. the galaxy ids)
     size:float=1.45, # inches per panel
     letters:bool=True, # prefix row labels with A, B, C, ...
+    title:str="", # above the grid
 ):
     "A grid of RGB panels with a label per row and a title per column; returns `(fig, axes)` (2-d)."
     if not rows: raise InputError("nothing to show: no rows")
     n = len(rows[0][1])
     left = 1.9 # inches for the row labels
-    fig, axes = plt.subplots(len(rows), n, figsize=(size*n + left, size*len(rows) + 0.3), squeeze=False,
+    head = 0.25 + 0.35*bool(title) # inches for the column titles (and the title)
+    height = size*len(rows) + head + 0.05
+    fig, axes = plt.subplots(len(rows), n, figsize=(size*n + left, height), squeeze=False,
                              gridspec_kw=dict(wspace=0.03, hspace=0.06))
     for r, (label, imgs, colour) in enumerate(rows):
         for c in range(n):
@@ -107,7 +110,8 @@ def image_grid(
         text = f"{LETTERS[r]}  {label}" if letters else label
         axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=10, color=colour or "black", labelpad=6)
     for c, t in enumerate(col_titles or []): axes[0, c].set_title(str(t), fontsize=8)
-    fig.subplots_adjust(left=left/(size*n + left), right=0.99, top=1 - 0.25/(size*len(rows) + 0.3), bottom=0.01)
+    if title: fig.suptitle(title, fontsize=10, y=1 - 0.06/height, va="top")
+    fig.subplots_adjust(left=left/(size*n + left), right=0.99, top=1 - head/height, bottom=0.01)
     return fig, axes
 
 def _pick(src, split:str, n:int, seed:int, indices) -> np.ndarray:
@@ -136,7 +140,7 @@ def fig1_samples(
     return image_grid([("DES", im["des"], set_colour("des")), ("SDSS", im["sdss"], set_colour("sdss"))],
                       _ids(src, rows), letters=False)
 
-# %% ../nbs/41_gallery.ipynb #e0636c44
+# %% ../nbs/41_gallery.ipynb #779f2d7d
 def grid_rows(
     models=("cae", "cyclegan"), # reconstructions
     des:bool=True, # the store has DES images
@@ -163,12 +167,12 @@ def row_label(name:str, kind:str, gamma=None) -> str:
     a, b = name.split("-")
     return f"{pretty(a)} − {pretty(b)}\n(γ = {gamma:g})"
 
-def _grid(dataset, store, split, n, seed, indices, models, spec):
+def _grid(dataset, store, split, n, seed, indices, models, spec, title):
     src = open_store(_folder(dataset)/store)
     rows = _pick(src, split, n, seed, indices)
     shown = render_rows(dataset_images(dataset, store, rows, models), spec)
     grid = [(row_label(name, kind, g), shown[name], set_colour(a)) for name, kind, a, b, g in spec]
-    return image_grid(grid, _ids(src, rows))
+    return image_grid(grid, _ids(src, rows), title=title)
 
 def fig3_validation_grid(
     dataset, # dataset name or folder
@@ -178,9 +182,10 @@ def fig3_validation_grid(
     models=("cae", "cyclegan"), # reconstructions shown
     gamma_residual:float=GAMMA_RESIDUAL, # power law of reconstruction − DES (rows E, F)
     gamma_gain:float=GAMMA_GAIN, # power law of reconstruction − SDSS (rows G, H)
+    title:str="", # above the grid
 ):
     "Paper Fig 3: SDSS, DES, reconstructions, residuals against DES and gains over SDSS; returns `(fig, axes)`."
-    return _grid(dataset, "pairs", "val", n, seed, indices, models, grid_rows(models, True, gamma_residual, gamma_gain))
+    return _grid(dataset, "pairs", "val", n, seed, indices, models, grid_rows(models, True, gamma_residual, gamma_gain), title)
 
 def fig4_external_grid(
     dataset, # dataset name or folder
@@ -189,9 +194,10 @@ def fig4_external_grid(
     indices=None, # or these rows of the `external` store
     models=("cae", "cyclegan"), # reconstructions shown
     gamma_gain:float=GAMMA_GAIN, # power law of reconstruction − SDSS
+    title:str="", # above the grid
 ):
     "Paper Fig 4: external SDSS images, their reconstructions and the gains over SDSS; returns `(fig, axes)`."
-    return _grid(dataset, "external", "external", n, seed, indices, models, grid_rows(models, False, gamma_gain=gamma_gain))
+    return _grid(dataset, "external", "external", n, seed, indices, models, grid_rows(models, False, gamma_gain=gamma_gain), title)
 
 # %% ../nbs/41_gallery.ipynb #e60d0565
 def fig2_schematic(
