@@ -79,7 +79,7 @@ def difference_panel(
     "Display RGB of `images[a] − images[b]` with the power law γ (`diverging_display`)."
     return diverging_display(images[a].astype(np.float64) - images[b], gamma)
 
-# %% ../nbs/41_gallery.ipynb #a9be9122
+# %% ../nbs/41_gallery.ipynb #ad31b56f
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 def _image_axes(ax):
@@ -93,11 +93,11 @@ def image_grid(
     size:float=1.45, # inches per panel
     letters:bool=True, # prefix row labels with A, B, C, ...
     title:str="", # above the grid
+    left:float=1.9, # inches for the row labels
 ):
     "A grid of RGB panels with a label per row and a title per column; returns `(fig, axes)` (2-d)."
     if not rows: raise InputError("nothing to show: no rows")
     n = len(rows[0][1])
-    left = 1.9 # inches for the row labels
     head = 0.25 + 0.35*bool(title) # inches for the column titles (and the title)
     height = size*len(rows) + head + 0.05
     fig, axes = plt.subplots(len(rows), n, figsize=(size*n + left, height), squeeze=False,
@@ -127,7 +127,7 @@ def _pick(src, split:str, n:int, seed:int, indices) -> np.ndarray:
 def _ids(src, rows) -> list[str]:
     return [f"id {i}" for i in src.catalogue["id"].to_numpy()[rows]]
 
-# %% ../nbs/41_gallery.ipynb #d70837f7
+# %% ../nbs/41_gallery.ipynb #1f58bb6f
 def fig1_samples(
     dataset, # dataset name or folder
     n:int=6, # galaxies (columns)
@@ -138,7 +138,7 @@ def fig1_samples(
     rows = _pick(src, "val", n, seed, None)
     im = dataset_images(dataset, "pairs", rows, models=())
     return image_grid([("DES", im["des"], set_colour("des")), ("SDSS", im["sdss"], set_colour("sdss"))],
-                      _ids(src, rows), letters=False)
+                      _ids(src, rows), letters=False, left=0.8)
 
 # %% ../nbs/41_gallery.ipynb #779f2d7d
 def grid_rows(
