@@ -199,14 +199,14 @@ def fig4_external_grid(
     "Paper Fig 4: external SDSS images, their reconstructions and the gains over SDSS; returns `(fig, axes)`."
     return _grid(dataset, "external", "external", n, seed, indices, models, grid_rows(models, False, gamma_gain=gamma_gain), title)
 
-# %% ../nbs/41_gallery.ipynb #e60d0565
+# %% ../nbs/41_gallery.ipynb #51df1a16
 def fig2_schematic(
     lam:float=0.2, # the cycle-loss weight λ printed in the total loss (the paper's)
 ):
     "Paper Fig 2: the CycleGAN (eqs. 2–4) as a static diagram; returns `(fig, ax)`."
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    fig, ax = plt.subplots(figsize=(9, 5.6))
-    ax.set_xlim(0, 10); ax.set_ylim(0, 6.4); ax.axis("off")
+    fig, ax = plt.subplots(figsize=(9, 4.9))
+    ax.set_xlim(0, 10); ax.set_ylim(0.15, 6.15); ax.axis("off")
     def box(x, y, text, colour, w=2.0, h=0.9, gid=None):
         ax.add_patch(FancyBboxPatch((x - w/2, y - h/2), w, h, boxstyle="round,pad=0.05,rounding_size=0.15",
                                     fc=colour, ec="0.2", alpha=0.9, gid=gid))
