@@ -142,7 +142,7 @@ def render_png(
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
-# %% ../nbs/42_viewer.ipynb #4a5596a9
+# %% ../nbs/42_viewer.ipynb #83d51c27
 class Viewer:
     "The viewer's state and widgets; `.widget` is what Jupyter shows (see `view`)."
     def __init__(self,
@@ -220,7 +220,9 @@ class Viewer:
         if self.worst_metric.value is None: return
         if self.worst_list is None:
             m, model = self.worst_metric.value
-            self.worst_list = worst(self.dataset, m, self.store, model, n=self.src.n)
+            try: self.worst_list = worst(self.dataset, m, self.store, model, n=self.src.n)
+            except InputError as e: # no evaluation, or not of this model
+                self.status.value = f"<span style='color:red'>{e}</span>"; return
         if not len(self.worst_list): return
         self.worst_pos = int(np.clip(self.worst_pos + k, 0, len(self.worst_list) - 1))
         r = self.worst_list.iloc[self.worst_pos]
