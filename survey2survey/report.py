@@ -45,7 +45,7 @@ def _ks(a, b) -> tuple[float, float]:
     r = ks_2samp(a, b)
     return float(r.statistic), float(r.pvalue)
 
-# %% ../nbs/71_report.ipynb #c3780deb
+# %% ../nbs/71_report.ipynb #a3a395e2
 def _fmt(v:float, digits:int=3) -> str: return "nan" if not np.isfinite(v) else f"{v:.{digits}g}"
 
 def findings(
@@ -98,7 +98,7 @@ def findings(
         if not len(g) or not len(des): continue
         sig = np.hypot(g["sigma"], des["sigma"].reindex(g.index))
         frac = float(np.mean(np.abs(g["dfds"] - des["dfds"].reindex(g.index)) <= sig))
-        add(f6, f"{m} vs des (val)", f"{100*frac:.0f}% of radii with |Δ dF/dS| ≤ combined σ̂ (need ≥ {100*PROFILE_AGREEMENT:.0f}%)",
+        add(f6, f"{m} vs des (val)", f"mean profiles within the combined σ̂ at {100*frac:.0f}% of radii (need ≥ {100*PROFILE_AGREEMENT:.0f}%)",
             frac, float("nan"), frac >= PROFILE_AGREEMENT)
     f7 = "val and external reconstruction/SDSS distributions alike"
     metrics = ("l_mean", "c_mean", "s_mean", "mssim")
@@ -111,7 +111,7 @@ def findings(
             + f" (alike: all ≥ α/{len(metrics)}, Bonferroni)", pmin, pmin, pmin >= alpha/len(metrics))
     return pd.DataFrame(rows, columns=["finding", "subject", "statistic", "value", "p", "supported"])
 
-# %% ../nbs/71_report.ipynb #f07f7c5b
+# %% ../nbs/71_report.ipynb #9ce08178
 ITEMS = [  # (title, kind, file stem, caption)
     ("Fig 1", "figure", "fig1", "Sample DES (top) and SDSS (bottom) validation images."),
     ("Fig 2", "figure", "fig2", "The CycleGAN (drawn): G maps SDSS to DES, F back; D_X, D_Y discriminators; λ-weighted cycle loss (eqs. 2-4)."),
@@ -147,7 +147,8 @@ def findings_md(f:pd.DataFrame) -> str:
     "The findings as a Markdown table."
     mark = lambda s: "n/a" if s is None or (isinstance(s, float) and np.isnan(s)) else ("**yes**" if s else "no")
     lines = ["| paper's finding | subject | supported here? | statistic |", "|---|---|---|---|"]
-    lines += [f"| {r.finding} | {r.subject} | {mark(r.supported)} | {r.statistic} |" for r in f.itertuples()]
+    cell = lambda v: str(v).replace("|", "\\|")
+    lines += [f"| {cell(r.finding)} | {cell(r.subject)} | {mark(r.supported)} | {cell(r.statistic)} |" for r in f.itertuples()]
     return "\n".join(lines) + "\n"
 
 def report_markdown(
