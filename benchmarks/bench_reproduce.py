@@ -12,7 +12,7 @@ costs, and a wall rate far below CPU rate / cores means other processes took the
 
 Then it projects every step of `reproduce --preset <preset>` from the preset's sizes
 (`survey2survey.simulate.PRESETS`, `survey2survey.train.PRESETS`,
-`survey2survey.reproduce.EXTERNAL_LIMIT`) as CPU seconds and as wall time on the cores this
+`survey2survey.reproduce.SIZES`) as CPU seconds and as wall time on the cores this
 process may use (assuming they parallelise perfectly, an optimistic bound: measure the real
 run with `survey2survey reproduce --preset quick` on a quiet machine and read its report's
 step table). The figure notebooks are not projected (about 10-20 s each: a kernel, imports).
@@ -39,7 +39,7 @@ def timed(f, n, repeats=2):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=16, help="toy training pairs (default 16)")
+    p.add_argument("--n", type=int, default=32, help="toy training pairs (default 32)")
     p.add_argument("--preset", default="quick", choices=("smoke", "quick", "paper"))
     a = p.parse_args()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -48,7 +48,7 @@ def main():
     import numpy as np
     from survey2survey.evaluate import evaluate_chunk
     from survey2survey.loader import PairDataset
-    from survey2survey.reproduce import EXTERNAL_LIMIT
+    from survey2survey.reproduce import SIZES
     from survey2survey.simulate import PRESETS as SIM, preset_config, simulate_one
     from survey2survey.store import open_store
     from survey2survey.train import _build, make_config, predict, translator, write_toy_dataset
@@ -77,14 +77,15 @@ def main():
         rates["evaluate val image"] = timed(lambda: evaluate_chunk(val, meta), len(x))
         rates["evaluate external image"] = timed(lambda: evaluate_chunk(ext, meta), len(x))
     cfg = preset_config("smoke")
-    rates["simulate pair"] = timed(lambda: [simulate_one(cfg, 0, "pairs", i) for i in range(4)], 4, 1)
-    rates["simulate external image"] = timed(lambda: [simulate_one(cfg, 0, "external", i) for i in range(4)], 4, 1)
+    simulate_one(cfg, 0, "pairs", 0), simulate_one(cfg, 0, "external", 0)     # warm-up: imports, caches
+    rates["simulate pair"] = timed(lambda: [simulate_one(cfg, 0, "pairs", i) for i in range(8)], 8, 1)
+    rates["simulate external image"] = timed(lambda: [simulate_one(cfg, 0, "external", i) for i in range(8)], 8, 1)
 
     print(f"\nseconds per image (best of 2, after a warm-up), {a.n} images:")
     for k, (w, c) in rates.items(): print(f"  {k:38s} wall {w:7.3f}   CPU {c:7.3f}")
 
-    sim = SIM[a.preset]
-    n_ext = EXTERNAL_LIMIT[a.preset] or sim["n_external"]
+    sim = {**SIM[a.preset], **SIZES[a.preset]}
+    n_ext = sim["n_external"]
     n_pairs = sim["n_train"] + sim["n_val"]
     steps = {"simulate": n_pairs*rates["simulate pair"][1] + n_ext*rates["simulate external image"][1]}
     for model in ("cae", "cyclegan"):

@@ -20,20 +20,20 @@ import pandas as pd
 from .core import InputError, S2SError, atomic_write, check_seed, data_root, get_logger, resolve_path
 
 # %% auto #0
-__all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'EXTERNAL_LIMIT', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'OUTPUTS',
-           'NOTEBOOKS_ENV', 'dataset_name', 'check_preset', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete',
-           'run_complete', 'file_hash', 'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table',
+__all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'OUTPUTS', 'NOTEBOOKS_ENV',
+           'check_preset', 'dataset_name', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
+           'file_hash', 'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table',
            'notebooks_dir', 'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell',
            'check_manifest', 'reproduce']
 
 # %% ../nbs/70_reproduce.ipynb #e7caeaf6
 log = get_logger("reproduce")
 
-# %% ../nbs/70_reproduce.ipynb #6b0cbaf8
+# %% ../nbs/70_reproduce.ipynb #73afb9c3
 PRESETS = ("smoke", "quick", "paper")
 MODELS = ("cae", "cyclegan")
 STORES = ("pairs", "external")
-EXTERNAL_LIMIT = {"smoke": None, "quick": 500, "paper": None} # external images the reproduction simulates (None: the simulation preset's)
+SIZES = {"smoke": {}, "quick": dict(n_train=128, n_external=500), "paper": {}} # the reproduction's changes to the simulation preset's sizes
 GPU_TIME = {  # what each preset needs, for the report (measured on this project's shared 2-core CPU, or from the paper)
     "smoke": "about 1-3 minutes on 2 CPU cores",
     "quick": "under 20 minutes on 2 CPU cores (estimate from per-step timings, see nbs/70_reproduce.ipynb)",
@@ -42,17 +42,17 @@ GPU_TIME = {  # what each preset needs, for the report (measured on this project
              "evaluation of 25,076 external images ~1-2 CPU-hours",
 }
 
+def check_preset(preset:str) -> str:
+    if preset not in PRESETS: raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    return preset
+
 def dataset_name(
     preset:str, # `smoke`, `quick` or `paper`
     seed:int=0, # the simulation seed
 ) -> str:
-    "The simulated dataset a preset reproduces on: `sim-<preset>-seed<N>`, with `-ext<M>` when its external set is cut."
-    lim = EXTERNAL_LIMIT[preset]
-    return f"sim-{preset}-seed{seed}" + (f"-ext{lim}" if lim else "")
-
-def check_preset(preset:str) -> str:
-    if preset not in PRESETS: raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    return preset
+    "The simulated dataset a preset reproduces on: `sim-<preset>-seed<N>`, plus `-train<N>`, `-val<N>`, `-ext<N>` for the sizes `SIZES` changes."
+    tags = dict(n_train="train", n_val="val", n_external="ext")
+    return f"sim-{preset}-seed{seed}" + "".join(f"-{tags[k]}{v}" for k, v in SIZES[check_preset(preset)].items())
 
 # %% ../nbs/70_reproduce.ipynb #c442f88e
 def model_dir(
@@ -139,7 +139,7 @@ def translation_complete(out:Path, run:Path) -> bool:
     return bool(m and m.get("complete") and run_complete(run)
                 and m.get("spec", {}).get("attrs", {}).get("model_id") == file_hash(Path(run)/"model.keras"))
 
-# %% ../nbs/70_reproduce.ipynb #1e255ec0
+# %% ../nbs/70_reproduce.ipynb #8b217c27
 def ensure(
     preset:str="smoke", # `smoke`, `quick` or `paper`
     data=None, # a dataset (name under the data root, or path) to use instead of the preset's simulation
@@ -154,9 +154,8 @@ def ensure(
     if data is None:
         def simulate():
             from survey2survey.simulate import simulate
-            lim = EXTERNAL_LIMIT[preset]
             procs = processes if processes is not None else (1 if preset == "smoke" else None)
-            simulate(preset, seed, out=dataset, processes=procs, **({"n_external": lim} if lim else {}))
+            simulate(preset, seed, out=dataset, processes=procs, **SIZES[preset])
             return f"{dataset.name}"
         run_step(inp.steps, f"simulate {dataset.name}", lambda: all(store_complete(dataset/s) for s in STORES), simulate)
     elif not store_complete(dataset/"pairs"):

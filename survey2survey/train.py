@@ -80,7 +80,7 @@ def write_toy_dataset(
         w.fill(functools.partial(_toy_chunk, seed, image_size, n_train, lambda j: "external", des=False)); w.close()
     return path
 
-# %% ../nbs/20_train.ipynb #c340cbc4
+# %% ../nbs/20_train.ipynb #791e0f5b
 MODELS = ("cae", "cyclegan")
 PRESET_NAMES = ("smoke", "quick", "paper")
 PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -108,12 +108,12 @@ class TrainConfig:
 PRESETS = {
     "cae": {
         "smoke": dict(epochs=2, batch_size=4, limit_train=8, limit_val=4, optimizer=dict(learning_rate=1.0)),
-        "quick": dict(epochs=6, batch_size=16, limit_train=320, patience=3, optimizer=dict(learning_rate=1.0)),
+        "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, optimizer=dict(learning_rate=1.0)),
         "paper": dict(epochs=100, batch_size=32, patience=10, image_size=150, optimizer=dict(learning_rate=1.0)),
     },
     "cyclegan": {
         "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, architecture=dict(depth=3, filters=8)),
-        "quick": dict(epochs=6, batch_size=4, limit_train=320, limit_val=32, architecture=dict(depth=5, filters=32),
+        "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, architecture=dict(depth=5, filters=32),
                       optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
         "paper": dict(epochs=200, batch_size=1, image_size=150, architecture=dict(depth=6, filters=64, lambda_cycle=0.2, lambda_paired=0.0),
                       optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
