@@ -111,7 +111,7 @@ def findings(
             + f" (alike: all ≥ α/{len(metrics)}, Bonferroni)", pmin, pmin, pmin >= alpha/len(metrics))
     return pd.DataFrame(rows, columns=["finding", "subject", "statistic", "value", "p", "supported"])
 
-# %% ../nbs/71_report.ipynb #9ce08178
+# %% ../nbs/71_report.ipynb #b4ee35ca
 ITEMS = [  # (title, kind, file stem, caption)
     ("Fig 1", "figure", "fig1", "Sample DES (top) and SDSS (bottom) validation images."),
     ("Fig 2", "figure", "fig2", "The CycleGAN (drawn): G maps SDSS to DES, F back; D_X, D_Y discriminators; λ-weighted cycle loss (eqs. 2-4)."),
@@ -176,7 +176,8 @@ def report_markdown(
     f = findings(ev.images, ev.pairs, ev.profiles)
     md.append(f"## Findings\n\nThe paper's qualitative conclusions, tested on this run's evaluation (α = {ALPHA}).\n")
     md.append(findings_md(f))
-    md.append("## Steps\n\nEach step of this run: `skipped` when its output was already complete.\n")
+    md.append("## Steps\n\nEach step of this run, wall-clock seconds on the machine that ran it (a shared machine makes them longer): "
+              "`skipped` when its output was already complete.\n")
     md.append(_steps_md(steps))
     return "\n".join(md)
 
