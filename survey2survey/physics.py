@@ -18,4 +18,467 @@ from .surveys import BANDS, OUTPUT_SIZE, SDSS, Display
 log = get_logger("physics")
 
 # %% auto #0
-__all__ = ['log']
+__all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_POINT_NMGY', 'DETECT_THRESHOLD_BETA',
+           'DETECT_SMOOTH_PIX', 'DETECT_NPIXELS', 'MEASURED', 'CALIBRATED', 'PA_MIN_ELLIPTICITY', 'OUTLIER', 'UNITS',
+           'LABELS', 'SET_LABELS', 'REMOVED_AT', 'NEIGHBOUR_APERTURE_PIX', 'NEIGHBOUR_ANNULUS_PIX',
+           'NEIGHBOUR_MIN_BETA_FLUX', 'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise',
+           'measure_one', 'measure', 'truth_table', 'neighbour_table', 'fit_calibration', 'calibrate', 'residuals',
+           'nmad', 'preservation_table', 'closer_table', 'plot_residuals', 'artifact_excess', 'artifact_removal',
+           'neighbour_fluxes', 'neighbour_summary', 'artifact_summary', 'physics_report', 'markdown_table',
+           'save_report']
+
+# %% ../nbs/32_physics.ipynb #88c0b0d4
+PIXSCALE_ARCSEC = SDSS.pixel_scale_arcsec # every stored picture is on the SDSS grid (DES is resampled onto it)
+PIXEL_AREA_ARCSEC2 = PIXSCALE_ARCSEC**2
+CENTRE_PIX = (OUTPUT_SIZE - 1)/2 # pixel centres at integer indices; the target is drawn here (plus its offset)
+ZERO_POINT_NMGY = 22.5 # AB magnitude of one nanomaggy
+
+def des_display() -> Display:
+    "The display recipe of the simulation's DES pictures (the pictures the models learn to make)."
+    from survey2survey.simulate import SimConfig
+    return SimConfig(n_train=1, n_val=0, n_external=0).des_display
+
+def nmgy_to_mag(flux):
+    "AB magnitude of a flux in nanomaggies (NaN where the flux is not positive)."
+    f = np.asarray(flux, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f > 0, ZERO_POINT_NMGY - 2.5*np.log10(np.where(f > 0, f, 1.0)), np.nan)
+
+def mag_to_nmgy(mag):
+    "Flux in nanomaggies of an AB magnitude."
+    return 10**(-0.4*(np.asarray(mag, float) - ZERO_POINT_NMGY))
+
+def beta_weighted_mag(mags_g, mags_r, mags_i, display:Display|None=None):
+    "AB magnitude of the display's intensity, the mean of the band-scaled fluxes (what β measures)."
+    s = (display or des_display()).band_scales
+    return nmgy_to_mag((s[0]*mag_to_nmgy(mags_g) + s[1]*mag_to_nmgy(mags_r) + s[2]*mag_to_nmgy(mags_i))/3)
+
+def linearise(
+    images:np.ndarray, # (N, H, W, 3) or (H, W, 3) RGB pictures in [0, 1]
+    display:Display|None=None, # the recipe to invert (default: the simulation's DES display)
+) -> tuple[np.ndarray, np.ndarray]:
+    "Invert the Lupton display: intensity I (…, H, W) and band images (…, H, W, 3) in g, r, i order, nmgy/arcsec² above the black point."
+    d = display or des_display()
+    x = np.asarray(images, np.float64)
+    b = x.mean(-1)
+    intensity = d.stretch/d.Q*np.sinh(b*np.arcsinh(0.1*d.Q)/0.1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(b > 0, intensity/np.where(b > 0, b, 1.0), 0.0)
+    bands = x[..., ::-1]*ratio[..., None]/np.asarray(d.band_scales)
+    return intensity, bands
+
+# %% ../nbs/32_physics.ipynb #42dbfac0
+DETECT_THRESHOLD_BETA = 0.02 # detection threshold on the smoothed β picture: ~5σ of the DES sky noise in β, 5 levels of an 8-bit file
+DETECT_SMOOTH_PIX = 1.0 # σ (pixels) of the Gaussian smoothing before detection
+DETECT_NPIXELS = 10 # connected pixels a source needs
+MEASURED = ("mag_beta", "mag_g", "mag_r", "mag_i", "g_r", "r_i", "log_hlr", "ellipticity", "pa_deg")
+
+def _segment(b:np.ndarray, threshold:float, smooth_pix:float, npixels:int, deblend:bool):
+    "Segmentation of one β picture and the label of the target (the segment under the centre, or the nearest one)."
+    from scipy.ndimage import gaussian_filter
+    from photutils.segmentation import deblend_sources, detect_sources
+    import warnings
+    from photutils.utils.exceptions import NoDetectionsWarning
+    sm = gaussian_filter(b, smooth_pix, mode="constant")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoDetectionsWarning)           # an empty picture is reported as not detected
+        seg = detect_sources(sm, threshold, npixels)
+    if seg is None: return None, 0, sm
+    c = int(round(CENTRE_PIX))
+    label = int(seg.data[c, c])
+    if label == 0:                       # no segment under the centre: the nearest within 5 pixels
+        rr, cc = np.nonzero(seg.data)
+        d = np.hypot(rr - CENTRE_PIX, cc - CENTRE_PIX)
+        if d.min() > 5: return seg, 0, sm
+        label = int(seg.data[rr[d.argmin()], cc[d.argmin()]])
+    if deblend:
+        seg = deblend_sources(sm, seg, npixels, labels=[label], n_levels=16, contrast=0.005, progress_bar=False)
+        sub = seg.data[c, c]
+        label = int(sub) if sub else label
+    return seg, label, sm
+
+def _hsm(intensity:np.ndarray, bad:np.ndarray, x:float, y:float, sigma:float):
+    "GalSim adaptive moments (Hirata & Seljak 2003; Mandelbaum et al. 2005): (q, position angle in degrees), NaN if they fail."
+    import galsim
+    img = galsim.Image(np.ascontiguousarray(intensity, np.float64))
+    badpix = galsim.Image(np.ascontiguousarray(bad, np.int32))
+    res = galsim.hsm.FindAdaptiveMom(img, badpix=badpix, guess_sig=max(sigma, 1.0), guess_centroid=galsim.PositionD(x + 1, y + 1), strict=False)
+    if res.moments_status != 0: return np.nan, np.nan
+    s = res.observed_shape
+    return float(s.q), float(s.beta.deg % 180.0)
+
+def measure_one(
+    image:np.ndarray, # (H, W, 3) RGB picture in [0, 1]
+    display:Display|None=None, # the recipe inverted before measuring (default: the DES display)
+    threshold:float=DETECT_THRESHOLD_BETA, # detection threshold on the smoothed β
+    deblend:bool=True, # split the target's segment from touching neighbours (photutils `deblend_sources`)
+) -> dict:
+    "Photometry, size and shape of the central galaxy of one picture (see the column list above)."
+    from photutils.segmentation import SourceCatalog
+    b = np.asarray(image, np.float64).mean(-1)
+    out = dict(detected=False, x_pix=np.nan, y_pix=np.nan, beta_flux=np.nan, **{k: np.nan for k in MEASURED},
+               hlr_arcsec=np.nan, flux_beta_nmgy=np.nan, **{f"flux_{band}_nmgy": np.nan for band in BANDS})
+    seg, label, sm = _segment(b, threshold, DETECT_SMOOTH_PIX, DETECT_NPIXELS, deblend)
+    if not label: return out
+    from photutils.aperture import aperture_photometry
+    intensity, bands = linearise(image, display)
+    cat = SourceCatalog(intensity, seg, convolved_data=sm).select_label(label)
+    x, y = float(cat.x_centroid), float(cat.y_centroid)
+    ap, other = cat.kron_aperture, (seg.data != 0) & (seg.data != label)
+    phot = lambda data: float(aperture_photometry(data, ap, mask=other)["aperture_sum"][0])
+    flux, fb = phot(intensity)*PIXEL_AREA_ARCSEC2, [phot(bands[..., k])*PIXEL_AREA_ARCSEC2 for k in range(3)]
+    r50 = float(np.squeeze(getattr(cat.flux_radius(0.5), "value", cat.flux_radius(0.5))))
+    q, pa = _hsm(intensity, other, x, y, r50/1.1774)
+    m = nmgy_to_mag(np.array([flux] + fb))
+    out.update(detected=True, x_pix=x, y_pix=y, beta_flux=phot(b), flux_beta_nmgy=flux,
+               **{f"flux_{band}_nmgy": f for band, f in zip(BANDS, fb)},
+               mag_beta=m[0], mag_g=m[1], mag_r=m[2], mag_i=m[3], g_r=m[1] - m[2], r_i=m[2] - m[3],
+               hlr_arcsec=r50*PIXSCALE_ARCSEC, log_hlr=math.log10(r50*PIXSCALE_ARCSEC) if r50 > 0 else np.nan,
+               ellipticity=1 - q, pa_deg=pa)
+    return out
+
+# %% ../nbs/32_physics.ipynb #f9fd96c5
+def measure(
+    images:np.ndarray, # (N, H, W, 3) RGB pictures in [0, 1]
+    display:Display|None=None, # the recipe inverted before measuring (default: the DES display)
+    **kwargs, # `threshold`, `deblend` of `measure_one`
+) -> pd.DataFrame:
+    "`measure_one` for each picture of a batch: one row per picture."
+    return pd.DataFrame([measure_one(im, display, **kwargs) for im in np.asarray(images)])
+
+# %% ../nbs/32_physics.ipynb #4ce48d88
+def _composite_q(row) -> float:
+    "Axis ratio of the PSF-free bulge + disk (DES r fluxes), by adaptive moments on a noiseless drawing."
+    import galsim
+    beta = float(row["pa_deg"])*galsim.degrees
+    parts = []
+    for comp, n in (("bulge", row["bulge_n"]), ("disk", row["disk_n"])):
+        m = row[f"{comp}_mag_des_r"]
+        if not np.isfinite(m): continue
+        hlr = float(row[f"{comp}_hlr_arcsec"])
+        prof = galsim.Exponential(half_light_radius=hlr) if n == 1 else galsim.Sersic(float(n), half_light_radius=hlr)
+        parts.append(prof.withFlux(float(mag_to_nmgy(m))).shear(q=float(row[f"{comp}_q"]), beta=beta))
+    gal = galsim.Add(parts)
+    scale = float(row["hlr_arcsec"])/6
+    img = gal.drawImage(nx=128, ny=128, scale=scale, method="no_pixel")
+    res = galsim.hsm.FindAdaptiveMom(img, guess_sig=6.0, strict=False)
+    return float(res.observed_shape.q) if res.moments_status == 0 else np.nan
+
+def truth_table(
+    store, # a simulated `pairs` or `external` store (or its path)
+    rows=None, # catalogue rows to include (default all)
+    survey:str="des", # whose bands the photometric truth is in (`des`: what the models should produce)
+) -> pd.DataFrame:
+    "The true value of every measured quantity, per galaxy, from the simulation's catalogue (units in the table above)."
+    from survey2survey.store import open_store
+    s = open_store(resolve_path(store)) if not hasattr(store, "catalogue") else store
+    cat = s.catalogue
+    if "mag_des_r" not in cat: raise InputError(f"{s.path} has no simulated truth (no `mag_des_r` column): truth needs a simulated store")
+    cat = cat.iloc[np.arange(len(cat)) if rows is None else np.asarray(rows)]
+    m = {b: cat[f"mag_{survey}_{b}"].to_numpy(float) for b in BANDS}
+    q = np.array([_composite_q(r) for _, r in cat.iterrows()])
+    out = pd.DataFrame(dict(row=cat.index.to_numpy(), id=cat["id"].to_numpy(), split=cat["split"].to_numpy(), z=cat["z"].to_numpy(),
+        kind=cat["kind"].to_numpy(), mag_beta=beta_weighted_mag(m["g"], m["r"], m["i"]), mag_g=m["g"], mag_r=m["r"], mag_i=m["i"],
+        g_r=m["g"] - m["r"], r_i=m["r"] - m["i"], hlr_arcsec=cat["hlr_arcsec"].to_numpy(), log_hlr=np.log10(cat["hlr_arcsec"].to_numpy()),
+        ellipticity=1 - q, q=q, pa_deg=cat["pa_deg"].to_numpy() % 180.0, bulge_frac=cat["bulge_frac"].to_numpy(),
+        bulge_n=cat["bulge_n"].to_numpy(), disk_n=cat["disk_n"].to_numpy(),
+        x_pix=CENTRE_PIX + cat["x_offset_arcsec"].to_numpy()/PIXSCALE_ARCSEC, y_pix=CENTRE_PIX + cat["y_offset_arcsec"].to_numpy()/PIXSCALE_ARCSEC,
+        n_neighbours=cat["n_neighbours"].to_numpy(), n_stars=cat["n_stars"].to_numpy(),
+        **{c: cat[c].to_numpy() for c in cat.columns if c.startswith(("sdss_", "des_")) and c.split("_", 1)[1] in ("trail", "cosmic", "bleed", "partial")}))
+    return out.reset_index(drop=True)
+
+# %% ../nbs/32_physics.ipynb #00633787
+def neighbour_table(
+    store, # a simulated store
+    rows=None, # catalogue rows (default all)
+    margin_pix:float=5.0, # keep sources at least this far inside the picture
+) -> pd.DataFrame:
+    "Every neighbouring galaxy and star inside the picture: row, kind, x_pix, y_pix (column, row of the stored picture), mag_r (SDSS r, AB)."
+    from survey2survey.simulate import field_objects
+    from survey2survey.store import open_store
+    s = open_store(resolve_path(store)) if not hasattr(store, "catalogue") else store
+    cat = s.catalogue
+    out = []
+    for r in (range(len(cat)) if rows is None else rows):
+        row = cat.iloc[int(r)]
+        nb, st = field_objects(row)
+        for kind, d, n in (("galaxy", nb, int(row["n_neighbours"])), ("star", st, int(row["n_stars"]))):
+            if not n: continue
+            x, y = CENTRE_PIX + d["x_arcsec"]/PIXSCALE_ARCSEC, CENTRE_PIX + d["y_arcsec"]/PIXSCALE_ARCSEC
+            out.append(pd.DataFrame(dict(row=int(r), kind=kind, x_pix=x, y_pix=y, mag_r=d["mag_r"])))
+    t = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["row", "kind", "x_pix", "y_pix", "mag_r"])
+    hi = OUTPUT_SIZE - 1 - margin_pix
+    return t[(t.x_pix >= margin_pix) & (t.x_pix <= hi) & (t.y_pix >= margin_pix) & (t.y_pix <= hi)].reset_index(drop=True)
+
+# %% ../nbs/32_physics.ipynb #420a999f
+CALIBRATED = ("mag_beta", "mag_g", "mag_r", "mag_i", "g_r", "r_i", "log_hlr", "ellipticity") # pa_deg is compared as it is
+PA_MIN_ELLIPTICITY = 0.2 # position angles are compared only for galaxies at least this elongated (true 1 - q)
+OUTLIER = dict(mag_beta=0.5, mag_g=0.5, mag_r=0.5, mag_i=0.5, g_r=0.3, r_i=0.3, log_hlr=0.2, ellipticity=0.2, pa_deg=20.0)
+UNITS = dict(mag_beta="mag", mag_g="mag", mag_r="mag", mag_i="mag", g_r="mag", r_i="mag", log_hlr="dex", ellipticity="", pa_deg="deg")
+LABELS = dict(mag_beta="β magnitude", mag_g="g magnitude (B channel)", mag_r="r magnitude (G channel)", mag_i="i magnitude (R channel)",
+              g_r="g − r colour (B/G)", r_i="r − i colour (G/R)", log_hlr="log₁₀ half-light radius", ellipticity="ellipticity 1 − q",
+              pa_deg="position angle")
+
+def fit_calibration(
+    measured:pd.DataFrame, # `measure` of the calibration pictures (DES, training split)
+    truth:pd.DataFrame, # `truth_table` of the same galaxies, row for row
+) -> pd.DataFrame:
+    "Robust straight line true ≈ intercept + slope × measured per quantity (Theil–Sen, `scipy.stats.theilslopes`)."
+    from scipy.stats import theilslopes
+    rows = []
+    for q in CALIBRATED:
+        x, y = measured[q].to_numpy(float), truth[q].to_numpy(float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < 3: raise InputError(f"too few calibration galaxies with a measured {q} ({ok.sum()})")
+        slope, intercept, *_ = theilslopes(y[ok], x[ok])
+        rows.append(dict(quantity=q, slope=slope, intercept=intercept, n=int(ok.sum())))
+    return pd.DataFrame(rows).set_index("quantity")
+
+def calibrate(
+    measured:pd.DataFrame, # `measure` output
+    calibration:pd.DataFrame|None, # `fit_calibration` output; `None`: leave the measurements as they are
+) -> pd.DataFrame:
+    "The measurements mapped through the calibration lines (the position angle is left as it is)."
+    out = measured.copy()
+    if calibration is None: return out
+    for q, c in calibration.iterrows(): out[q] = c["intercept"] + c["slope"]*measured[q]
+    return out
+
+# %% ../nbs/32_physics.ipynb #5ffd6fc7
+def residuals(
+    measured:pd.DataFrame, # calibrated measurements of one image set
+    truth:pd.DataFrame, # `truth_table` of the same galaxies, row for row
+) -> pd.DataFrame:
+    "measured − true per galaxy and quantity; position angles wrapped to [−90°, 90°) and NaN for galaxies rounder than `PA_MIN_ELLIPTICITY`."
+    out = pd.DataFrame({q: measured[q].to_numpy(float) - truth[q].to_numpy(float) for q in MEASURED})
+    out["pa_deg"] = _wrap("pa_deg", out["pa_deg"])
+    out.loc[truth["ellipticity"].to_numpy() < PA_MIN_ELLIPTICITY, "pa_deg"] = np.nan
+    return out
+
+def _wrap(q:str, d):
+    "Differences of position angles wrapped to [−90°, 90°); other quantities unchanged."
+    return (d + 90) % 180 - 90 if q == "pa_deg" else d
+
+def nmad(x) -> float:
+    "Normalised median absolute deviation, 1.4826 median|x − median x| (σ for a Gaussian)."
+    from scipy.stats import median_abs_deviation
+    x = np.asarray(x, float); x = x[np.isfinite(x)]
+    return float(median_abs_deviation(x, scale="normal")) if x.size else np.nan
+
+def preservation_table(
+    measured:dict, # `{set: calibrated measurements}`, all of the same galaxies in the same order
+    truth:pd.DataFrame, # `truth_table` of those galaxies
+) -> pd.DataFrame:
+    "Per set and quantity: n, bias (median of measured − true), NMAD, outlier fraction (|measured − true| > `OUTLIER`), median |measured − true|, Spearman ρ."
+    from scipy.stats import spearmanr
+    rows = []
+    for s, m in measured.items():
+        res = residuals(m, truth)
+        for q in MEASURED:
+            r = res[q].to_numpy(); ok = np.isfinite(r)
+            rho = spearmanr(m[q].to_numpy(float)[ok], truth[q].to_numpy(float)[ok]).statistic if q != "pa_deg" and ok.sum() > 2 else np.nan
+            rows.append(dict(set=s, quantity=q, unit=UNITS[q], n=int(ok.sum()), bias=float(np.median(r[ok])) if ok.any() else np.nan,
+                             nmad=nmad(r), outlier_frac=float(np.mean(np.abs(r[ok]) > OUTLIER[q])) if ok.any() else np.nan,
+                             mad_true=float(np.median(np.abs(r[ok]))) if ok.any() else np.nan, spearman=rho))
+    return pd.DataFrame(rows)
+
+def closer_table(
+    measured:dict, # `{set: calibrated measurements}` with `sdss`, `des` and the models
+    truth:pd.DataFrame, # `truth_table` of those galaxies
+    models=("cae", "cyclegan"), # the sets to judge
+) -> pd.DataFrame:
+    "Per model and quantity: is the model's output closer to the truth than the SDSS input (median |measured − true|), and to the DES measurement?"
+    res = {s: residuals(m, truth) for s, m in measured.items()}
+    rows = []
+    for mdl in [m for m in models if m in measured]:
+        for q in MEASURED:
+            a = {s: np.abs(res[s][q].to_numpy()) for s in ("sdss", "des", mdl)}
+            to_des = {s: np.abs(_wrap(q, res[s][q].to_numpy() - res["des"][q].to_numpy())) for s in ("sdss", mdl)}
+            ok = np.isfinite(a["sdss"]) & np.isfinite(a[mdl]) & np.isfinite(a["des"])
+            med = {s: float(np.median(v[ok])) if ok.any() else np.nan for s, v in a.items()}
+            dmed = {s: float(np.median(v[ok])) if ok.any() else np.nan for s, v in to_des.items()}
+            rows.append(dict(model=mdl, quantity=q, unit=UNITS[q], n=int(ok.sum()), err_model=med[mdl], err_sdss=med["sdss"], err_des=med["des"],
+                             closer_to_truth_than_sdss=med[mdl] < med["sdss"], win_frac=float(np.mean(a[mdl][ok] < a["sdss"][ok])) if ok.any() else np.nan,
+                             dist_des_model=dmed[mdl], dist_des_sdss=dmed["sdss"], closer_to_des_than_sdss=dmed[mdl] < dmed["sdss"]))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/32_physics.ipynb #eaf36fb2
+SET_LABELS = dict(sdss="SDSS input", des="DES", cae="CAE", cyclegan="CycleGAN")
+
+def plot_residuals(
+    measured:dict, # `{set: calibrated measurements}`
+    truth:pd.DataFrame, # `truth_table` of those galaxies
+    quantity:str="mag_beta", # one of `MEASURED`
+    size:float=2.6, # inches per panel
+):
+    "Measured − true of one quantity against the true β magnitude, one panel per image set, with the median and ±NMAD; returns `(fig, axes)`."
+    import matplotlib.pyplot as plt
+    if quantity not in MEASURED: raise InputError(f"unknown quantity {quantity!r}; use one of {MEASURED}")
+    fig, axes = plt.subplots(1, len(measured), figsize=(size*len(measured), size*0.95), sharex=True, sharey=True, squeeze=False)
+    axes = axes[0]
+    x = truth["mag_beta"].to_numpy()
+    unit = f" [{UNITS[quantity]}]" if UNITS[quantity] else ""
+    for a, (s, m) in zip(axes, measured.items()):
+        r = residuals(m, truth)[quantity].to_numpy()
+        ok = np.isfinite(r)
+        a.axhline(0, color="k", lw=0.6)
+        a.scatter(x[ok], r[ok], s=6, alpha=0.6, color="C0", lw=0)
+        if ok.any():
+            b, w = np.median(r[ok]), nmad(r)
+            a.axhspan(b - w, b + w, color="C1", alpha=0.2); a.axhline(b, color="C1", lw=1)
+            a.set_title(f"{SET_LABELS.get(s, s)}\nbias {b:+.3f}, NMAD {w:.3f}", fontsize=8)
+        a.set_xlabel("true β magnitude [AB mag]", fontsize=8)
+    axes[0].set_ylabel(f"Δ {LABELS[quantity]}{unit}\n(measured − true)", fontsize=8)
+    for a in axes: a.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig, axes
+
+# %% ../nbs/32_physics.ipynb #bb5375a2
+REMOVED_AT = 0.5 # an artifact counts as removed when at least half its excess light (vs DES) is gone; a neighbour as lost below half its DES flux
+_ARTIFACT_SIGN = dict(trail=1, cosmic=1, bleed=1, partial=-1) # partial coverage removes light; the others add it
+
+def artifact_excess(
+    b:np.ndarray, # (H, W) β of the picture judged
+    b_des:np.ndarray, # (H, W) β of the clean DES picture of the same galaxy
+    mask:np.ndarray, # (H, W) the artifact's pixels (`simulate.artifact_mask`)
+    kind:str, # the artifact's kind
+) -> float:
+    "Excess light of the artifact over the DES picture inside its mask, Σ_mask max(s (β − β_DES), 0), s = −1 for partial coverage, +1 otherwise."
+    return float(np.clip(_ARTIFACT_SIGN[kind]*(b[mask] - b_des[mask]), 0, None).sum())
+
+def artifact_removal(
+    images:dict, # `{set: (N, H, W, 3)}` with `sdss`, `des` and the sets to judge, N galaxies in catalogue order
+    catalogue:pd.DataFrame, # the N catalogue rows (simulated: artifact flags and geometry)
+) -> pd.DataFrame:
+    "One row per flagged SDSS artifact and set: excess light (β·pixels) and removal rate 1 − E_set/E_SDSS (0 for SDSS, 1 for DES)."
+    from survey2survey.simulate import ARTIFACT_KINDS, artifact_mask
+    b = {s: np.asarray(x, np.float64).mean(-1) for s, x in images.items()}
+    des_flag = catalogue[[c for c in (f"des_{k}" for k in ARTIFACT_KINDS) if c in catalogue]].any(axis=1).to_numpy()
+    rows = []
+    for j in range(len(catalogue)):
+        row = catalogue.iloc[j]
+        if des_flag[j]: continue                    # the DES picture is not clean there
+        for kind in ARTIFACT_KINDS:
+            if not row.get(f"sdss_{kind}", False): continue
+            mask = artifact_mask(row, "sdss", (kind,))
+            e0 = artifact_excess(b["sdss"][j], b["des"][j], mask, kind)
+            for s in b:
+                e = artifact_excess(b[s][j], b["des"][j], mask, kind)
+                rows.append(dict(row=int(catalogue.index[j]), id=row["id"], kind=kind, set=s, mask_pix=int(mask.sum()), excess=e, excess_sdss=e0,
+                                 removal=1 - e/e0 if e0 > 0 else np.nan))
+    return pd.DataFrame(rows, columns=["row", "id", "kind", "set", "mask_pix", "excess", "excess_sdss", "removal"])
+
+# %% ../nbs/32_physics.ipynb #511b9f2b
+NEIGHBOUR_APERTURE_PIX = 3.0 # radius of the neighbours' aperture (1.2″, about the DES seeing)
+NEIGHBOUR_ANNULUS_PIX = (5.0, 8.0) # local background annulus
+NEIGHBOUR_MIN_BETA_FLUX = 0.15 # a neighbour counts if DES shows it with at least this much β in its aperture (~5σ of the DES sky)
+
+def neighbour_fluxes(
+    images:dict, # `{set: (N, H, W, 3)}`, N galaxies in catalogue order
+    neighbours:pd.DataFrame, # `neighbour_table` of those galaxies, `row` = position in `images` order
+) -> pd.DataFrame:
+    "Background-subtracted β flux of each neighbour in each set (photutils apertures), and the fraction kept relative to DES."
+    from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
+    out = neighbours.copy()
+    for s, x in images.items():
+        b = np.asarray(x, np.float64).mean(-1)
+        f = np.full(len(neighbours), np.nan)
+        for j, g in neighbours.groupby("row"):
+            xy = g[["x_pix", "y_pix"]].to_numpy()
+            ap, ann = CircularAperture(xy, NEIGHBOUR_APERTURE_PIX), CircularAnnulus(xy, *NEIGHBOUR_ANNULUS_PIX)
+            bkg = ApertureStats(b[int(j)], ann).median
+            f[g.index] = np.asarray(aperture_photometry(b[int(j)], ap)["aperture_sum"]) - bkg*ap.area
+        out[f"flux_{s}"] = f
+    for s in images: out[f"kept_{s}"] = out[f"flux_{s}"]/out["flux_des"]
+    return out
+
+def neighbour_summary(
+    fluxes:pd.DataFrame, # `neighbour_fluxes`
+    sets, # the sets to summarise
+) -> pd.DataFrame:
+    "Per set: DES-visible neighbours, the fraction lost (kept < `REMOVED_AT`), and the fraction wrongly removed (lost although the SDSS input shows them)."
+    vis = fluxes[fluxes["flux_des"] >= NEIGHBOUR_MIN_BETA_FLUX]
+    in_sdss = vis["kept_sdss"] >= REMOVED_AT
+    rows = []
+    for s in sets:
+        lost = vis[f"kept_{s}"] < REMOVED_AT
+        rows.append(dict(set=s, n_visible_des=len(vis), lost_frac=float(lost.mean()) if len(vis) else np.nan,
+                         n_visible_sdss=int(in_sdss.sum()), wrongly_removed_frac=float((lost & in_sdss).sum()/in_sdss.sum()) if in_sdss.any() else np.nan,
+                         median_kept=float(vis[f"kept_{s}"].median()) if len(vis) else np.nan))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/32_physics.ipynb #4b810c1a
+def artifact_summary(
+    removal:pd.DataFrame, # `artifact_removal`
+) -> pd.DataFrame:
+    "Per set and artifact kind (and `all`): flagged artifacts, fraction removed (removal ≥ `REMOVED_AT`), median removal."
+    r = removal.dropna(subset=["removal"])
+    rows = []
+    for s, g in r.groupby("set", sort=False):
+        for kind, h in [("all", g)] + list(g.groupby("kind")):
+            rows.append(dict(set=s, kind=kind, n=len(h), removed_frac=float((h["removal"] >= REMOVED_AT).mean()), median_removal=float(h["removal"].median())))
+    return pd.DataFrame(rows, columns=["set", "kind", "n", "removed_frac", "median_removal"])
+
+# %% ../nbs/32_physics.ipynb #b2e38b91
+def physics_report(
+    dataset, # dataset folder (or name under the data root) holding `pairs` and `<model>-pairs`
+    models=("cae", "cyclegan"), # reconstruction sets to judge (missing ones are left out, with a warning)
+    split:str="val", # the galaxies judged
+    n_calibration:int=200, # DES training pictures the calibration lines are fitted on
+    deblend:bool=True, # deblend the target from touching neighbours
+) -> dict:
+    "Truth-based evaluation of a simulated dataset: preservation and closer-than tables, artifact and neighbour rates, one figure per quantity."
+    from survey2survey.store import open_store
+    folder = resolve_path(dataset)
+    pairs = open_store(folder/"pairs")
+    rows, cal_rows = pairs.indices(split), pairs.indices("train")[:n_calibration]
+    if rows.size == 0: raise InputError(f"{pairs.path} has no {split!r} galaxies")
+    if cal_rows.size < 3: raise InputError(f"{pairs.path} has {cal_rows.size} training pairs; the calibration needs at least 3")
+    images = dict(sdss=pairs.read("sdss", rows), des=pairs.read("des", rows))
+    for m in models:
+        p = folder/f"{m}-pairs"
+        if not (p/"manifest.json").exists(): log.warning(f"{folder}: no {m}-pairs store; {m} is left out"); continue
+        images[m] = open_store(p).read(m, rows)
+    calibration = fit_calibration(measure(pairs.read("des", cal_rows), deblend=deblend), truth_table(pairs, cal_rows))
+    truth = truth_table(pairs, rows)
+    measured = {s: calibrate(measure(x, deblend=deblend), calibration) for s, x in images.items()}
+    cat = pairs.catalogue.iloc[rows]
+    removal = artifact_removal(images, cat)
+    nb = neighbour_table(pairs, rows)
+    nb["row"] = np.searchsorted(rows, nb["row"].to_numpy())
+    nfl = neighbour_fluxes(images, nb)
+    return dict(dataset=str(folder), split=split, sets=list(images), calibration=calibration, truth=truth, measured=measured,
+                preservation=preservation_table(measured, truth), closer=closer_table(measured, truth, models),
+                artifacts=artifact_summary(removal), artifact_rows=removal,
+                neighbours=neighbour_summary(nfl, list(images)), neighbour_rows=nfl,
+                figures={q: plot_residuals(measured, truth, q)[0] for q in MEASURED})
+
+# %% ../nbs/32_physics.ipynb #4058f1ca
+def markdown_table(
+    t:pd.DataFrame, # the table
+    digits:int=4, # significant digits of floats
+) -> str:
+    "A GitHub-flavoured Markdown table (pandas' `to_markdown` needs `tabulate`, which is not a dependency)."
+    fmt = lambda v: f"{v:.{digits}g}" if isinstance(v, (float, np.floating)) else str(v)
+    lines = ["| " + " | ".join(map(str, t.columns)) + " |", "|" + "---|"*len(t.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in t.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+def save_report(
+    report:dict, # `physics_report`
+    out, # folder to write to
+) -> list:
+    "Write the tables (.csv and .md) and the figures (.png and .pdf) of a report; returns the paths."
+    from pathlib import Path
+    from survey2survey.core import atomic_write
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in ("preservation", "closer", "artifacts", "neighbours", "calibration"):
+        t = report[name]
+        for ext, text in (("csv", t.to_csv(index=name == "calibration")), ("md", markdown_table(t.reset_index() if name == "calibration" else t))):
+            with atomic_write(out/f"physics_{name}.{ext}", "w") as f: f.write(text)
+            paths.append(out/f"physics_{name}.{ext}")
+    for q, fig in report["figures"].items():
+        for ext in ("png", "pdf"):
+            fig.savefig(out/f"physics_{q}.{ext}", dpi=120); paths.append(out/f"physics_{q}.{ext}")
+    return paths
