@@ -67,7 +67,7 @@ def linearise(
     bands = x[..., ::-1]*ratio[..., None]/np.asarray(d.band_scales)
     return intensity, bands
 
-# %% ../nbs/32_physics.ipynb #42dbfac0
+# %% ../nbs/32_physics.ipynb #82f20ed3
 DETECT_THRESHOLD_BETA = 0.02 # detection threshold on the smoothed β picture: ~5σ of the DES sky noise in β, 5 levels of an 8-bit file
 DETECT_SMOOTH_PIX = 1.0 # σ (pixels) of the Gaussian smoothing before detection
 DETECT_NPIXELS = 10 # connected pixels a source needs
@@ -92,7 +92,7 @@ def _segment(b:np.ndarray, threshold:float, smooth_pix:float, npixels:int, deble
         if d.min() > 5: return seg, 0, sm
         label = int(seg.data[rr[d.argmin()], cc[d.argmin()]])
     if deblend:
-        seg = deblend_sources(sm, seg, npixels, labels=[label], n_levels=16, contrast=0.005, progress_bar=False)
+        seg = deblend_sources(sm, seg, npixels, labels=[label], n_levels=16, contrast=0.005, mode="linear", progress_bar=False)
         sub = seg.data[c, c]
         label = int(sub) if sub else label
     return seg, label, sm
@@ -419,7 +419,7 @@ def artifact_summary(
             rows.append(dict(set=s, kind=kind, n=len(h), removed_frac=float((h["removal"] >= REMOVED_AT).mean()), median_removal=float(h["removal"].median())))
     return pd.DataFrame(rows, columns=["set", "kind", "n", "removed_frac", "median_removal"])
 
-# %% ../nbs/32_physics.ipynb #b2e38b91
+# %% ../nbs/32_physics.ipynb #81076d5c
 def physics_report(
     dataset, # dataset folder (or name under the data root) holding `pairs` and `<model>-pairs`
     models=("cae", "cyclegan"), # reconstruction sets to judge (missing ones are left out, with a warning)
@@ -451,7 +451,13 @@ def physics_report(
                 preservation=preservation_table(measured, truth), closer=closer_table(measured, truth, models),
                 artifacts=artifact_summary(removal), artifact_rows=removal,
                 neighbours=neighbour_summary(nfl, list(images)), neighbour_rows=nfl,
-                figures={q: plot_residuals(measured, truth, q)[0] for q in MEASURED})
+                figures={q: _closed(plot_residuals(measured, truth, q)[0]) for q in MEASURED})
+
+def _closed(fig):
+    "The figure, detached from pyplot (so a notebook shows it only where it is displayed)."
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return fig
 
 # %% ../nbs/32_physics.ipynb #4058f1ca
 def markdown_table(
