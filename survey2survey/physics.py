@@ -210,7 +210,7 @@ def neighbour_table(
     hi = OUTPUT_SIZE - 1 - margin_pix
     return t[(t.x_pix >= margin_pix) & (t.x_pix <= hi) & (t.y_pix >= margin_pix) & (t.y_pix <= hi)].reset_index(drop=True)
 
-# %% ../nbs/32_physics.ipynb #420a999f
+# %% ../nbs/32_physics.ipynb #33a071e8
 CALIBRATED = ("mag_beta", "mag_g", "mag_r", "mag_i", "g_r", "r_i", "log_hlr", "ellipticity") # pa_deg is compared as it is
 PA_MIN_ELLIPTICITY = 0.2 # position angles are compared only for galaxies at least this elongated (true 1 - q)
 OUTLIER = dict(mag_beta=0.5, mag_g=0.5, mag_r=0.5, mag_i=0.5, g_r=0.3, r_i=0.3, log_hlr=0.2, ellipticity=0.2, pa_deg=20.0)
@@ -223,14 +223,14 @@ def fit_calibration(
     measured:pd.DataFrame, # `measure` of the calibration pictures (DES, training split)
     truth:pd.DataFrame, # `truth_table` of the same galaxies, row for row
 ) -> pd.DataFrame:
-    "Robust straight line true ≈ intercept + slope × measured per quantity (Theil–Sen, `scipy.stats.theilslopes`)."
+    "Robust straight line true ≈ intercept + slope × measured per quantity (Theil–Sen slope, `scipy.stats.theilslopes`; intercept the median residual)."
     from scipy.stats import theilslopes
     rows = []
     for q in CALIBRATED:
         x, y = measured[q].to_numpy(float), truth[q].to_numpy(float)
         ok = np.isfinite(x) & np.isfinite(y)
         if ok.sum() < 3: raise InputError(f"too few calibration galaxies with a measured {q} ({ok.sum()})")
-        slope, intercept, *_ = theilslopes(y[ok], x[ok])
+        slope, intercept, *_ = theilslopes(y[ok], x[ok], method="joint")     # intercept = median(y − slope x): no bias on the calibration set
         rows.append(dict(quantity=q, slope=slope, intercept=intercept, n=int(ok.sum())))
     return pd.DataFrame(rows).set_index("quantity")
 
