@@ -29,8 +29,8 @@ from .store import SPLITS, Store, create_store, open_store
 __all__ = ['log', 'FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'PARTS', 'INPUT_STORES', 'KNOWN_MODELS', 'DEFAULT_SAMPLE_SIZES',
            'IMAGE_MEASURES', 'PAIR_MEASURES', 'SINGLE_METRICS', 'PAIR_METRICS', 'PAPER_TABLE2', 'PAPER_TABLE3',
            'TABLE_COLUMNS', 'LABELS', 'write_synthetic_dataset', 'find_inputs', 'default_dataset', 'comparisons',
-           'evaluate_chunk', 'delta_table', 'quartiles', 'profile_summary', 'paper_table', 'to_markdown', 'to_latex',
-           'Evaluation', 'load_evaluation', 'evaluate']
+           'mse_psnr', 'evaluate_chunk', 'delta_table', 'quartiles', 'profile_summary', 'paper_table', 'to_markdown',
+           'to_latex', 'Evaluation', 'load_evaluation', 'evaluate']
 
 # %% ../nbs/31_evaluate.ipynb #ec1eac6e
 log = get_logger("evaluate")
@@ -205,9 +205,20 @@ def comparisons(
     out += [(a, b) for k, a in enumerate(models) for b in models[k + 1:]]
     return out
 
-# %% ../nbs/31_evaluate.ipynb #8b01c5f1
+# %% ../nbs/31_evaluate.ipynb #9633cda4
+def mse_psnr(
+    bj:np.ndarray, # (k, H, W) β of set j
+    bi:np.ndarray, # (k, H, W) β of the reference set i
+    data_range:float=1.0, # R: the range of β
+) -> dict:
+    "Per-pair mean squared error MSE = mean (β_j − β_i)² and PSNR = 10 log₁₀(R²/MSE) dB (∞ for identical images), on β."
+    d = np.asarray(bj, np.float64) - np.asarray(bi, np.float64)
+    mse = (d*d).mean(axis=(-2, -1))
+    with np.errstate(divide="ignore"): psnr = 10*np.log10(data_range**2/mse)
+    return dict(mse=mse, psnr=psnr)
+
 IMAGE_MEASURES = {}                                     # name -> f(β) -> {column: values}; F, S/N, profile always
-PAIR_MEASURES = {"ssim": ssim_decomposition}            # name -> f(β_j, β_i) -> {column: values}
+PAIR_MEASURES = {"ssim": ssim_decomposition, "mse_psnr": mse_psnr}   # name -> f(β_j, β_i) -> {column: values}
 
 def evaluate_chunk(
     images:dict, # `{set: RGB images (k, H, W, 3)}` of the same k galaxies
@@ -235,7 +246,7 @@ def evaluate_chunk(
                                delta_flux=relative_difference(fi, fj), delta_snr=relative_difference(si, sj), **extra))
     return table(img_parts), table(pair_parts), {s: m["profile"] for s, m in single.items()}
 
-# %% ../nbs/31_evaluate.ipynb #5e876951
+# %% ../nbs/31_evaluate.ipynb #d499ee8d
 def delta_table(
     pairs:pd.DataFrame, # the per-pair table
 ) -> pd.DataFrame:
@@ -248,17 +259,17 @@ def delta_table(
     return pd.DataFrame(rows, columns=["split", "comparison", "set", "ref", "metric", "mean", "std", "n", "n_nan"])
 
 SINGLE_METRICS = ("flux_mag", "snr")
-PAIR_METRICS = ("l_mean", "c_mean", "s_mean", "mssim")
+PAIR_METRICS = ("l_mean", "c_mean", "s_mean", "mssim", "mse", "psnr")
 
 def quartiles(
     images:pd.DataFrame, # the per-image table
     pairs:pd.DataFrame, # the per-pair table
 ) -> pd.DataFrame:
-    "Q1, Q2, Q3 of F and S/N per split and set, and of ℓ̄, c̄, s̄, MSSIM per split and comparison (NaNs left out)."
+    "Q1, Q2, Q3 of F and S/N per split and set, and of ℓ̄, c̄, s̄, MSSIM, MSE, PSNR (those present) per split and comparison (NaNs left out)."
     def q(df, by, metrics):
         out = []
         for keys, g in df.groupby(["split", by], sort=False):
-            for m in metrics:
+            for m in (m for m in metrics if m in g):
                 v = g[m].dropna().to_numpy()
                 q1, q2, q3 = np.quantile(v, [0.25, 0.5, 0.75]) if v.size else (np.nan,)*3
                 out.append(dict(split=keys[0], subject=keys[1], metric=m, q1=q1, q2=q2, q3=q3, n=v.size))
