@@ -111,7 +111,7 @@ def findings(
             + f" (alike: all ≥ α/{len(metrics)}, Bonferroni)", pmin, pmin, pmin >= alpha/len(metrics))
     return pd.DataFrame(rows, columns=["finding", "subject", "statistic", "value", "p", "supported"])
 
-# %% ../nbs/71_report.ipynb #b4ee35ca
+# %% ../nbs/71_report.ipynb #fe89b829
 ITEMS = [  # (title, kind, file stem, caption)
     ("Fig 1", "figure", "fig1", "Sample DES (top) and SDSS (bottom) validation images."),
     ("Fig 2", "figure", "fig2", "The CycleGAN (drawn): G maps SDSS to DES, F back; D_X, D_Y discriminators; λ-weighted cycle loss (eqs. 2-4)."),
@@ -173,6 +173,11 @@ def report_markdown(
         if kind == "figure": md.append(f"![{title}](figures/{stem}.png)\n\n[PDF](figures/{stem}.pdf)\n")
         elif stem in ("table2", "table3"): md.append(to_markdown(ev.table(int(stem[-1]))))
         else: md.append(_table_md(out, stem))
+    from survey2survey.reproduce import OUTPUTS
+    others = sorted(p for p in (out/"notebooks").glob("*.ipynb") if p.stem not in OUTPUTS) if (out/"notebooks").is_dir() else []
+    if others:
+        md.append("## Beyond the paper\n\nFurther notebooks run by the reproduction (their tables and figures are in this folder):\n")
+        md.append("\n".join(f"- [{p.stem}](notebooks/{p.name})" for p in others) + "\n")
     f = findings(ev.images, ev.pairs, ev.profiles)
     md.append(f"## Findings\n\nThe paper's qualitative conclusions, tested on this run's evaluation (α = {ALPHA}).\n")
     md.append(findings_md(f))

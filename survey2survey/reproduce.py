@@ -263,7 +263,7 @@ def figure_notebooks(notebooks=None) -> list[Path]:
     "The figure and table notebooks `9x_*.ipynb`, in order."
     return sorted(notebooks_dir(notebooks).glob("9[0-9]_*.ipynb"))
 
-# %% ../nbs/70_reproduce.ipynb #c0626d46
+# %% ../nbs/70_reproduce.ipynb #1a3f7126
 class NotebookError(S2SError):
     "A figure notebook failed; the message names it and the cell."
 
@@ -338,7 +338,7 @@ def reproduce(
     out = Path(out).absolute() if out is not None else default_out(inp, data)
     out.mkdir(parents=True, exist_ok=True)
     fp = inp.fingerprint()
-    params = dict(preset=preset, data=None if data is None else str(inp.dataset), seed=int(seed), out=str(out))
+    params = dict(preset=preset, data=str(inp.dataset), seed=int(seed), out=str(out))   # the dataset itself: notebooks need not know SIZES
     steps = list(inp.steps)
     try:
         for nb in nbs:
