@@ -306,7 +306,7 @@ def _add_evaluate(sub):
     q.add_argument("--latex", action="store_true", help="print the tables as LaTeX")
     q.set_defaults(func=_cmd_evaluate)
 
-# %% ../nbs/80_cli.ipynb #e7ceb331
+# %% ../nbs/80_cli.ipynb #ec0f8561
 def _cmd_reproduce(args, out=None):
     from survey2survey.reproduce import reproduce
     out = out or sys.stdout
@@ -322,7 +322,7 @@ def _add_reproduce(sub):
                                    "figure/table notebook (nbs/9x_*.ipynb) with papermill into OUT and write OUT/index.md and "
                                    "index.html. Complete steps are skipped: rerun the same command to resume.")
     q.add_argument("--preset", choices=("smoke", "quick", "paper"), default="smoke",
-                   help="smoke: seconds-long CI run; quick: < 20 min on 2 CPU cores; paper: the paper's sizes (GPU) (default: smoke)")
+                   help="smoke: tiny data, a few minutes (CI); quick: < 20 min on 2 CPU cores; paper: the paper's sizes (GPU) (default: smoke)")
     q.add_argument("--data", metavar="DATASET", help="use this dataset (name under the data root, or path) instead of simulating one")
     q.add_argument("--out", metavar="DIR", help="output folder, e.g. reports/NAME (default: <data root>/reports/<preset>-seed<N>)")
     q.add_argument("--seed", type=int, default=0, help="seed of the simulation and the training runs (default: 0)")
