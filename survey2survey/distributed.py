@@ -28,7 +28,7 @@ log = get_logger("distributed")
 CONNECT_TIMEOUT_S = 5    # a scheduler that does not answer within this is reported as unreachable
 WORKER_WAIT_S = 120      # how long to wait for the first workers of a remote cluster
 
-# %% ../nbs/50_distributed.ipynb #833a56bf
+# %% ../nbs/50_distributed.ipynb #78565693
 _ADDRESS_RE = re.compile(r"^(tcp|tls|ucx|inproc|ws|wss)://[^\s/]+$|^[A-Za-z0-9_.\-\[\]:]+:\d+$")
 
 def check_address(
@@ -43,7 +43,7 @@ def check_address(
     return s if "://" in s else f"tcp://{s}"
 
 def worker_env(
-    threads:int=1, # threads per worker
+    threads:int=1, # threads per worker: BLAS, OpenMP and TensorFlow intra-op threads
 ) -> dict:
     "Environment of local worker processes: BLAS, OpenMP and TensorFlow limited to `threads` threads each."
     n = str(int(threads))
@@ -51,7 +51,7 @@ def worker_env(
                 TF_NUM_INTEROP_THREADS="1", TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
                 SURVEY2SURVEY_PROGRESS="0")
 
-# %% ../nbs/50_distributed.ipynb #9dd67571
+# %% ../nbs/50_distributed.ipynb #8bd4af37
 def dashboard_link(client) -> str|None:
     "The Dask dashboard's address, or `None` when the scheduler serves none (no `bokeh`)."
     try: services = client.scheduler_info().get("services", {})
@@ -63,7 +63,8 @@ def dashboard_link(client) -> str|None:
 def client_for(
     scheduler:str="local", # `local`: start a local cluster; or a scheduler address `tcp://HOST:PORT`
     workers:int|None=None, # local: worker processes (default: one per core); address: wait until this many have joined (default 1)
-    threads_per_worker:int=1, # local: threads per worker (and TensorFlow intra-op threads)
+    threads_per_worker:int=1, # local: threads per worker (tasks run at once in a worker)
+    compute_threads:int|None=None, # local: TensorFlow/BLAS threads per worker (default `threads_per_worker`)
     memory_limit="auto", # local: memory limit per worker (`'2GB'`, bytes, or `'auto'`: the machine's share)
     processes:bool=True, # local: workers are processes (`False`: threads of this process, for quick examples)
     timeout_s:float=CONNECT_TIMEOUT_S, # address: seconds to wait for the scheduler to answer
@@ -75,7 +76,7 @@ def client_for(
     cluster = None
     if scheduler == "local":
         n = int(workers or os.cpu_count() or 1)
-        kw = dict(env=worker_env(threads_per_worker)) if processes else {}
+        kw = dict(env=worker_env(compute_threads or threads_per_worker)) if processes else {}
         cluster = LocalCluster(n_workers=n, threads_per_worker=int(threads_per_worker), processes=processes,
                                memory_limit=memory_limit, dashboard_address=":0", silence_logs=40, **kw)
         client = Client(cluster)
@@ -101,7 +102,7 @@ def client_for(
         client.close()
         if cluster is not None: cluster.close()
 
-# %% ../nbs/50_distributed.ipynb #43c8f0c1
+# %% ../nbs/50_distributed.ipynb #8b454ccd
 _CACHE_LOCK = threading.Lock()
 _MODELS, _STORES = {}, {}
 LOADS = Counter()   # model loads in this process, by model id
@@ -112,7 +113,7 @@ def _limit_tf_threads():
         from distributed import get_worker
         n = get_worker().state.nthreads
     except (ImportError, ValueError): return
-    if importlib.util.find_spec("tensorflow") is None: return
+    if "TF_NUM_INTRAOP_THREADS" in os.environ or importlib.util.find_spec("tensorflow") is None: return   # a local cluster's `worker_env` decides
     import tensorflow as tf
     try:
         tf.config.threading.set_intra_op_parallelism_threads(n)
