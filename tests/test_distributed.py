@@ -105,7 +105,9 @@ def test_cli_nan_chunk_gives_flagged_rows(root):
     from survey2survey.evaluate import evaluate, load_evaluation
     for s in ("external", "pairs", "cae-external"): shutil.copytree(root/"ref"/s, root/"c"/s)
     poison(root/"c"/"external", "sdss", 2)
-    r = subprocess.run([str(BIN/"survey2survey"), "evaluate", str(root/"c"), "--splits", "external", "--bootstrap", "20", "--r-max", "10",
+    # `python -c`: the console script pip writes guards `main()`; a bare wrapper would be re-run by each spawned worker
+    cli = [sys.executable, "-c", "import sys; from survey2survey.cli import main; sys.exit(main())"]
+    r = subprocess.run([*cli, "evaluate", str(root/"c"), "--splits", "external", "--bootstrap", "20", "--r-max", "10",
                         "--scheduler", "local", "--workers", "2"], env=env(root), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "dask dashboard: " in r.stdout and "peak memory per worker: " in r.stdout
