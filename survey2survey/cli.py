@@ -247,7 +247,7 @@ def _add_train(sub):
     q.add_argument("--overwrite", action="store_true", help="discard an existing run in the folder and start again")
     q.set_defaults(func=_cmd_train)
 
-# %% ../nbs/80_cli.ipynb #09d40274
+# %% ../nbs/80_cli.ipynb #59d27238
 def _cmd_translate(args, out=None):
     keras_backend()
     from pathlib import Path
@@ -260,10 +260,46 @@ def _cmd_translate(args, out=None):
         dataset = Path(model[1]["data"]["path"]).parent
         inputs = [str(dataset/s) for s in ("pairs", "external") if (dataset/s).exists()]
     if args.output and len(inputs) > 1: raise InputError("--output names one store: give one --input with it")
-    for name in inputs:
-        s = translate(model, name, output=args.output, batch_size=args.batch_size, overwrite=args.overwrite)
-        print(f"{s.path}: {s.n} {model[1]['model']} reconstructions", file=out)
+    kw = dict(output=args.output, batch_size=args.batch_size, overwrite=args.overwrite)
+    with _cluster(args, out) as client:
+        for name in inputs:
+            if client is None: s = translate(model, name, **kw)
+            else:
+                from survey2survey.distributed import translate_dask
+                s = translate_dask(client, model, name, **kw)
+            print(f"{s.path}: {s.n} {model[1]['model']} reconstructions", file=out)
+            _print_peaks(client, out)
     return 0
+
+def _add_scheduler(q):
+    "The `--scheduler` and `--workers` options of a command that can run on a Dask cluster."
+    q.add_argument("--scheduler", metavar="local|ADDRESS",
+                   help="run the chunks on a Dask cluster: `local` (a cluster on this machine) or a scheduler address tcp://HOST:PORT "
+                        "(default: in this process)")
+    q.add_argument("--workers", type=int, metavar="N",
+                   help="with --scheduler local: worker processes (default: one per core); with an address: wait for N workers")
+
+def _cluster(args, out):
+    "A context giving a Dask client for `--scheduler`, or `None` without it (dask is imported only when asked for)."
+    import contextlib
+    from survey2survey.core import InputError
+    if not args.scheduler:
+        if args.workers: raise InputError("--workers needs --scheduler (local or a scheduler address)")
+        return contextlib.nullcontext()
+    from survey2survey.distributed import client_for, dashboard_link
+    @contextlib.contextmanager
+    def ctx():
+        with client_for(args.scheduler, workers=args.workers) as client:
+            link = dashboard_link(client)
+            print(f"dask dashboard: {link or 'not available (install bokeh)'}", file=out)
+            yield client
+    return ctx()
+
+def _print_peaks(client, out):
+    if client is None: return
+    from survey2survey.distributed import last_run
+    peaks = last_run().get("peak_mb_per_worker", {})
+    if peaks: print("peak memory per worker: " + ", ".join(f"{m:.0f} MB" for _, m in sorted(peaks.items())), file=out)
 
 @command(21)
 def _add_translate(sub):
@@ -275,15 +311,22 @@ def _add_translate(sub):
     q.add_argument("--output", metavar="STORE", help="reconstruction store (default: <dataset>/<model>-<store>)")
     q.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
     q.add_argument("--overwrite", action="store_true", help="replace existing output stores instead of resuming them")
+    _add_scheduler(q)
     q.set_defaults(func=_cmd_translate)
 
-# %% ../nbs/80_cli.ipynb #7ea1304f
+# %% ../nbs/80_cli.ipynb #a3d5f242
 def _cmd_evaluate(args, out=None):
     from survey2survey.evaluate import default_dataset, evaluate
     out = out or sys.stdout
-    ev = evaluate(args.dataset or default_dataset(), out=args.out, splits=args.splits, models=args.models,
-                  bootstrap=args.bootstrap, sample_sizes=dict(val=args.sample_val, external=args.sample_external),
-                  seed=args.seed, r_max_pix=args.r_max, overwrite=args.overwrite)
+    kw = dict(out=args.out, splits=args.splits, models=args.models, bootstrap=args.bootstrap,
+              sample_sizes=dict(val=args.sample_val, external=args.sample_external), seed=args.seed, r_max_pix=args.r_max,
+              overwrite=args.overwrite)
+    with _cluster(args, out) as client:
+        if client is None: ev = evaluate(args.dataset or default_dataset(), **kw)
+        else:
+            from survey2survey.distributed import evaluate_dask
+            ev = evaluate_dask(client, args.dataset or default_dataset(), **kw)
+        _print_peaks(client, out)
     for k in (2, 3): print((ev.path/f"table{k}.{'tex' if args.latex else 'md'}").read_text(), file=out)
     print(f"evaluation: {ev.path}", file=out)
     return 0
@@ -304,6 +347,7 @@ def _add_evaluate(sub):
     q.add_argument("--r-max", type=float, default=75.0, metavar="PIX", help="aperture radius of F, S/N and the profile (default: 75)")
     q.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     q.add_argument("--latex", action="store_true", help="print the tables as LaTeX")
+    _add_scheduler(q)
     q.set_defaults(func=_cmd_evaluate)
 
 # %% ../nbs/80_cli.ipynb #ec0f8561

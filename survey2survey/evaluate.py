@@ -424,7 +424,7 @@ def load_evaluation(
         raise InputError(f"the evaluation in {p} did not finish; rerun `survey2survey evaluate` (it resumes)")
     return Evaluation(p)
 
-# %% ../nbs/31_evaluate.ipynb #41aa066d
+# %% ../nbs/31_evaluate.ipynb #015f2d39
 def _units(inputs:dict) -> list[tuple[str, int, np.ndarray]]:
     "Work units `(split, chunk, rows)`: the rows of each split, grouped by the input store's chunks."
     out = []
@@ -446,8 +446,18 @@ def _run_unit(d:dict, split:str, rows:np.ndarray, r_max_pix:float):
     src = d["store"]
     images = {a: _read_rows(src, a, rows) for a in ("sdss", "des") if a in src}
     images.update({m: _read_rows(rec, m, rows) for m, rec in d["models"].items()})
-    meta = pd.DataFrame(dict(split=split, row=rows, id=src.catalogue["id"].to_numpy()[rows]))
-    return evaluate_chunk(images, meta, r_max_pix)
+    bad = np.zeros(len(rows), bool)
+    for x in images.values(): bad |= ~np.isfinite(x).all(axis=(1, 2, 3))
+    meta = pd.DataFrame(dict(split=split, row=rows, id=src.catalogue["id"].to_numpy()[rows], nonfinite=bad))
+    if not bad.any(): return evaluate_chunk(images, meta, r_max_pix)
+    # a galaxy with a NaN/inf pixel in any of its images is kept, flagged, with NaN metrics (a damaged store must not stop the run)
+    log.warning(f"{src.path.name}: {int(bad.sum())} of {len(rows)} galaxies of rows {rows[0]}..{rows[-1]} have NaN/inf pixels: "
+                "flagged (`nonfinite`), their metrics NaN")
+    im, pr, prof = evaluate_chunk({s: np.where(bad[:, None, None, None], 0, x) for s, x in images.items()}, meta, r_max_pix)
+    for t in (im, pr):
+        cols = [c for c in t.columns if c not in meta.columns and t[c].dtype.kind == "f"]
+        t.loc[t["nonfinite"].to_numpy(), cols] = np.nan
+    return im, pr, {s: np.where(bad[:, None], np.nan, v) for s, v in prof.items()}
 
 def _write_unit(parts:Path, name:str, result):
     im, pr, prof = result
@@ -456,7 +466,7 @@ def _write_unit(parts:Path, name:str, result):
     with atomic_write(parts/f"{name}.profiles.npz") as f: np.savez(f, **prof)
     with atomic_write(parts/f"{name}.json", "w") as f: json.dump(dict(unit=name, n=len(im)), f)
 
-# %% ../nbs/31_evaluate.ipynb #ebfd0588
+# %% ../nbs/31_evaluate.ipynb #0f1f8f11
 def _gather(out:Path, units:list, radius_pix) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     parts = out/PARTS
     ims, prs, profs = [], [], {}
@@ -476,6 +486,7 @@ def _gather(out:Path, units:list, radius_pix) -> tuple[pd.DataFrame, pd.DataFram
     return images, pairs, profs
 
 def _summarise(out:Path, images, pairs, profs, radius_pix, summary:dict):
+    profs = {k: v[np.isfinite(v).all(axis=1)] for k, v in profs.items()}   # flagged (`nonfinite`) galaxies left out
     prof = profile_summary(profs, radius_pix, summary["bootstrap"], summary["sample_sizes"], summary["seed"])
     with atomic_write(out/"profiles.parquet") as f: prof.to_parquet(f, index=False)
     qs = quartiles(images, pairs)
@@ -494,10 +505,11 @@ def _nan_counts(images:pd.DataFrame) -> dict:
         counts.setdefault(split, {})[s] = dict(n=len(g), flux_mag_nan=int(g["flux_mag"].isna().sum()), snr_nan=int(g["snr"].isna().sum()))
         for m in ("flux_mag", "snr"):
             k = counts[split][s][f"{m}_nan"]
-            if k: log.warning(f"{split}/{s}: {k} of {len(g)} images have no {m} (NaN: zero aperture flux, or a constant aperture)")
+            if k: log.warning(f"{split}/{s}: {k} of {len(g)} images have no {m} (NaN: zero aperture flux, a constant aperture, or NaN/inf pixels)")
+        if "nonfinite" in g and g["nonfinite"].any(): counts[split][s]["nonfinite"] = int(g["nonfinite"].sum())
     return counts
 
-# %% ../nbs/31_evaluate.ipynb #d902868b
+# %% ../nbs/31_evaluate.ipynb #1c389f2f
 def evaluate(
     dataset, # the dataset folder (a bare name is looked up under the data root)
     out=None, # where to write; default `<dataset>/evaluation`
@@ -508,6 +520,7 @@ def evaluate(
     seed:int=0, # bootstrap seed
     r_max_pix:float=R_MAX_PIX, # aperture radius of F, S/N and the profile
     overwrite:bool=False, # start over even if a finished or partial evaluation exists
+    map_units=None, # how pending chunks are run: `None` here, one after another; `survey2survey.distributed` runs them on a Dask cluster
 ) -> Evaluation:
     "Measure every image and comparison of `dataset` chunk by chunk, resumably, and write tables and summaries."
     folder = resolve_path(dataset)
@@ -558,11 +571,13 @@ def evaluate(
     units = _units(inputs)
     pending = [u for u in units if not (parts/f"{_unit_name(u[0], u[1])}.json").exists()]
     if len(pending) < len(units): log.info(f"{out}: resuming, {len(units) - len(pending)} of {len(units)} chunks already done")
-    bar = progress(total=sum(len(u[2]) for u in pending), desc=f"evaluate {folder.name}", unit="image")
-    for split, c, rows in pending:
-        _write_unit(parts, _unit_name(split, c), _run_unit(inputs[split], split, rows, r_max_pix))
-        bar.update(len(rows))
-    bar.close()
+    if map_units is not None: map_units(parts, inputs, pending, float(r_max_pix))
+    else:
+        bar = progress(total=sum(len(u[2]) for u in pending), desc=f"evaluate {folder.name}", unit="image")
+        for split, c, rows in pending:
+            _write_unit(parts, _unit_name(split, c), _run_unit(inputs[split], split, rows, r_max_pix))
+            bar.update(len(rows))
+        bar.close()
     images, pairs, profs = _gather(out, units, radius_pix)
     _summarise(out, images, pairs, profs, radius_pix, summary)
     _write_manifest(out, {**manifest, "complete": True, "counts": _nan_counts(images)})

@@ -19,7 +19,7 @@ from .store import Store, create_store, open_store
 from .train import FINAL, META, predict, store_hash
 
 # %% auto #0
-__all__ = ['log', 'load_model', 'default_output', 'translate']
+__all__ = ['log', 'load_model', 'default_output', 'translate', 'translate_chunk']
 
 # %% ../nbs/21_translate.ipynb #afb75657
 log = get_logger("translate")
@@ -51,7 +51,7 @@ def _file_hash(path:Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()[:16]
 
-# %% ../nbs/21_translate.ipynb #158bb744
+# %% ../nbs/21_translate.ipynb #8ae39419
 def default_output(input_path:Path, model_name:str) -> Path:
     "`<dataset>/<model>-<store>`: the reconstruction store beside its input."
     return input_path.parent/f"{model_name}-{input_path.name}"
@@ -62,6 +62,7 @@ def translate(
     output=None, # the reconstruction store (default `<dataset>/<model>-<store>`)
     batch_size:int=16, # images per forward pass
     overwrite:bool=False, # replace an existing output store instead of resuming it
+    map_chunks=None, # how pending chunks are run: `None` here, one after another; `survey2survey.distributed` runs them on a Dask cluster
 ) -> Store:
     "Translate every SDSS image of `store` and write the reconstructions, with its catalogue, to `output`."
     net, meta = load_model(model) if not isinstance(model, tuple) else model
@@ -81,15 +82,26 @@ def translate(
                      provenance=dict(model_path=meta["path"], trained_on=meta["data"], keras_backend=keras.backend.backend()))
     with w:
         pending = w.pending_chunks()
-        bar = progress(total=sum(w.spec.chunk_slice(i).stop - w.spec.chunk_slice(i).start for i in pending),
-                       desc=f"{name} {src.path.name}", unit="image")
-        cat = src.catalogue
-        for i in pending:
-            rows = w.spec.chunk_slice(i)
-            x = src.array("sdss")[rows]
-            w.write_chunk(i, cat.iloc[rows], **{name: predict(net, x, int(batch_size))})
-            bar.update(len(x))
-        bar.close()
+        if map_chunks is not None: map_chunks((net, meta), src, w, pending, int(batch_size))
+        else:
+            bar = progress(total=sum(w.spec.chunk_slice(i).stop - w.spec.chunk_slice(i).start for i in pending),
+                           desc=f"{name} {src.path.name}", unit="image")
+            for i in pending: bar.update(translate_chunk(net, name, src, w, i, int(batch_size)))
+            bar.close()
         w.finalize()
     log.info(f"{out}: {src.n} {name} reconstructions of {src.path}")
     return open_store(out)
+
+def translate_chunk(
+    net:keras.Model, # the network
+    name:str, # the model's name: the output array
+    src:Store, # the input store
+    writer, # the output store's `StoreWriter` (a worker's, `worker=True`, on a cluster)
+    i:int, # chunk index (input and output stores share their chunks)
+    batch_size:int=16, # images per forward pass
+) -> int:
+    "Translate chunk `i` of `src` and write it with its catalogue rows; the number of images."
+    rows = writer.spec.chunk_slice(i)
+    x = src.array("sdss")[rows]
+    writer.write_chunk(i, src.catalogue.iloc[rows], **{name: predict(net, x, batch_size)})
+    return len(x)
