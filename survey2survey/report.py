@@ -18,8 +18,8 @@ import pandas as pd
 from .core import InputError, atomic_write, get_logger
 
 # %% auto #0
-__all__ = ['log', 'ALPHA', 'PROFILE_AGREEMENT', 'ITEMS', 'CSS', 'findings', 'findings_md', 'report_markdown', 'simple_markdown',
-           'to_html', 'write_report']
+__all__ = ['log', 'ALPHA', 'PROFILE_AGREEMENT', 'ITEMS', 'FIDELITY_FIGURES', 'CSS', 'findings', 'findings_md', 'fidelity_md',
+           'report_markdown', 'simple_markdown', 'to_html', 'write_report']
 
 # %% ../nbs/71_report.ipynb #b416e362
 log = get_logger("report")
@@ -111,7 +111,7 @@ def findings(
             + f" (alike: all ≥ α/{len(metrics)}, Bonferroni)", pmin, pmin, pmin >= alpha/len(metrics))
     return pd.DataFrame(rows, columns=["finding", "subject", "statistic", "value", "p", "supported"])
 
-# %% ../nbs/71_report.ipynb #fe89b829
+# %% ../nbs/71_report.ipynb #53689136
 ITEMS = [  # (title, kind, file stem, caption)
     ("Fig 1", "figure", "fig1", "Sample DES (top) and SDSS (bottom) validation images."),
     ("Fig 2", "figure", "fig2", "The CycleGAN (drawn): G maps SDSS to DES, F back; D_X, D_Y discriminators; λ-weighted cycle loss (eqs. 2-4)."),
@@ -137,10 +137,13 @@ def _table_md(out:Path, stem:str) -> str:
     return p.read_text() if p.exists() else f"*(missing: tables/{stem}.md)*\n"
 
 def _steps_md(steps:list) -> str:
-    t = pd.DataFrame(steps, columns=["step", "status", "seconds", "detail"])
-    lines = ["| step | status | seconds | detail |", "|---|---|---|---|"]
-    lines += [f"| {r.step} | {r.status} | {r.seconds:.1f} | {r.detail} |" for r in t.itertuples()]
-    lines.append(f"| **total** | | {t['seconds'].sum():.1f} | |")
+    t = pd.DataFrame(steps)
+    t["made_in_s"] = t["made_in_s"] if "made_in_s" in t else np.nan
+    t["made_in_s"] = t["made_in_s"].fillna(t["seconds"].where(t["status"] == "done"))
+    made = lambda v: "" if pd.isna(v) else f"{v:.1f}"
+    lines = ["| step | status | seconds (this run) | seconds to make | detail |", "|---|---|---|---|---|"]
+    lines += [f"| {r.step} | {r.status} | {r.seconds:.1f} | {made(r.made_in_s)} | {r.detail} |" for r in t.itertuples()]
+    lines.append(f"| **total** | | {t['seconds'].sum():.1f} | {t['made_in_s'].sum():.1f} | |")
     return "\n".join(lines) + "\n"
 
 def findings_md(f:pd.DataFrame) -> str:
@@ -150,6 +153,27 @@ def findings_md(f:pd.DataFrame) -> str:
     cell = lambda v: str(v).replace("|", "\\|")
     lines += [f"| {cell(r.finding)} | {cell(r.subject)} | {mark(r.supported)} | {cell(r.statistic)} |" for r in f.itertuples()]
     return "\n".join(lines) + "\n"
+
+FIDELITY_FIGURES = ("mag_beta", "g_r", "log_hlr", "ellipticity") # shown in the report; the others are linked
+
+def fidelity_md(
+    out, # the output folder, where `97_fidelity` wrote `tables/physics_*` and `figures/physics_*`
+) -> str:
+    "The report's section on physical fidelity (beyond the paper): measured vs true, artifacts, neighbours."
+    out = Path(out)
+    md = ["## Beyond the paper: is the physics preserved?\n",
+          "Validation galaxies measured (photutils, GalSim adaptive moments; a calibration trained on DES pictures) on every "
+          "image set and compared with the simulation's truth ([notebook](notebooks/97_fidelity.ipynb)). Bias: median of "
+          "measured − true; NMAD: its robust scatter; `mad_true`: median |measured − true|.\n",
+          "### Measured vs true\n", _table_md(out, "physics_preservation"),
+          "### Closer to the truth, and to DES, than the SDSS input?\n", _table_md(out, "physics_closer"),
+          "### Simulated SDSS artifacts removed (0: as in the input, 1: as clean as DES)\n", _table_md(out, "physics_artifacts"),
+          "### Neighbours lost or wrongly removed\n", _table_md(out, "physics_neighbours"),
+          "### Measured − true against true magnitude\n"]
+    md += [f"![physics {q}](figures/physics_{q}.png)\n" for q in FIDELITY_FIGURES]
+    rest = sorted(p.stem for p in (out/"figures").glob("physics_*.png") if p.stem[len("physics_"):] not in FIDELITY_FIGURES)
+    if rest: md.append("Other quantities: " + ", ".join(f"[{s[len('physics_'):]}](figures/{s}.png)" for s in rest) + ".\n")
+    return "\n".join(md) + "\n"
 
 def report_markdown(
     out, # the output folder (figures/, tables/, steps.json)
@@ -181,8 +205,9 @@ def report_markdown(
     f = findings(ev.images, ev.pairs, ev.profiles)
     md.append(f"## Findings\n\nThe paper's qualitative conclusions, tested on this run's evaluation (α = {ALPHA}).\n")
     md.append(findings_md(f))
+    if (out/"tables"/"physics_preservation.md").exists(): md.append(fidelity_md(out))
     md.append("## Steps\n\nEach step of this run, wall-clock seconds on the machine that ran it (a shared machine makes them longer): "
-              "`skipped` when its output was already complete.\n")
+              "`skipped` when its output was already complete; *seconds to make*: what the step took in the run that made its output.\n")
     md.append(_steps_md(steps))
     return "\n".join(md)
 

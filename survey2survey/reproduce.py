@@ -188,7 +188,7 @@ def _evaluate(dataset:Path) -> str:
     evaluate(dataset, models=list(MODELS))
     return "up to date" if before is not None and man.read_bytes() == before else "evaluated"
 
-# %% ../nbs/70_reproduce.ipynb #f311a5dd
+# %% ../nbs/70_reproduce.ipynb #2817386e
 FIGURE_EXTS = ("png", "pdf")
 TABLE_EXTS = ("md", "tex", "csv")
 OUTPUTS = {  # notebook stem -> (figures, tables) it writes
@@ -198,6 +198,8 @@ OUTPUTS = {  # notebook stem -> (figures, tables) it writes
     "94_profiles": (("fig7",), ()),
     "95_ssim": (("fig8", "fig9", "fig10", "fig11"), ()),
     "96_artifacts": (("fig12", "fig13"), ("table12", "table13", "flags")),
+    "97_fidelity": (tuple(f"physics_{q}" for q in ("mag_beta", "mag_g", "mag_r", "mag_i", "g_r", "r_i", "log_hlr", "ellipticity", "pa_deg")),
+                    ("physics_preservation", "physics_closer", "physics_artifacts", "physics_neighbours")),
 }
 
 def expected_files(
@@ -263,7 +265,7 @@ def figure_notebooks(notebooks=None) -> list[Path]:
     "The figure and table notebooks `9x_*.ipynb`, in order."
     return sorted(notebooks_dir(notebooks).glob("9[0-9]_*.ipynb"))
 
-# %% ../nbs/70_reproduce.ipynb #1a3f7126
+# %% ../nbs/70_reproduce.ipynb #5e0fc1af
 class NotebookError(S2SError):
     "A figure notebook failed; the message names it and the cell."
 
@@ -363,6 +365,14 @@ def reproduce(
     return out
 
 def _write_steps(out:Path, inp:Inputs, steps:list):
+    "Write `steps.json`; a skipped step keeps, as `made_in_s`, the seconds of the run that made its output."
+    prev = {s["step"]: s for s in (_json(out/"steps.json") or {}).get("steps", [])}
+    for s in steps:
+        if s["status"] == "done": s["made_in_s"] = s["seconds"]
+        elif "made_in_s" not in s:
+            p = prev.get(s["step"], {})
+            made = p.get("made_in_s", p.get("seconds") if p.get("status") == "done" else None)
+            if made is not None: s["made_in_s"] = made
     d = dict(preset=inp.preset, seed=inp.seed, dataset=str(inp.dataset), models={k: str(v) for k, v in inp.models.items()},
              expected_time=GPU_TIME[inp.preset], steps=steps)
     with atomic_write(out/"steps.json", "w") as f: json.dump(d, f, indent=1)

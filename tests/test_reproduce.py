@@ -29,12 +29,14 @@ def test_manifest(run):
     assert m["complete"] and not m["missing"], m["missing"]
     assert sorted(m["files"]) == sorted(expected_files())
     for f in expected_files(): assert (run/f).stat().st_size > 0, f
-    assert len([f for f in expected_files() if f.endswith(".png")]) == 13
+    assert len([f for f in expected_files() if f.startswith("figures/fig") and f.endswith(".png")]) == 13
     text = (run/"index.md").read_text()
     for k in range(1, 14): assert f"](figures/fig{k}.png)" in text, k
     titles = re.findall(r"^## (.+)$", text, re.M)
     assert titles.index("Fig 1") < titles.index("Table 1") < titles.index("Fig 3") < titles.index("Table 2") < titles.index("Fig 13")
     assert "## Findings" in text and "## Steps" in text
+    assert titles.index("Findings") < titles.index("Beyond the paper: is the physics preserved?") < titles.index("Steps")
+    assert "](figures/physics_mag_beta.png)" in text and "| sdss |" in text
     html = (run/"index.html").read_text()
     assert html.count('src="figures/fig') == 13 and "<table>" in html
 
