@@ -36,7 +36,7 @@ STORES = ("pairs", "external")
 SIZES = {"smoke": {}, "quick": dict(n_train=128, n_external=500), "paper": {}} # the reproduction's changes to the simulation preset's sizes
 GPU_TIME = {  # what each preset needs, for the report (measured on this project's shared 2-core CPU, or from the paper)
     "smoke": "about 1-3 minutes on 2 CPU cores",
-    "quick": "about 13 minutes on 2 idle CPU cores (projected from per-image costs, benchmarks/bench_reproduce.py; see nbs/70_reproduce.ipynb)",
+    "quick": "about 18 minutes on 2 idle CPU cores (measured: 1,104 s; see nbs/70_reproduce.ipynb)",
     "paper": "a GPU job: the paper's CAE took ~30 min on one V100 (100 epochs on 5,000 pairs); the CycleGAN paper preset "
              "(200 epochs, batch 1, 5,000 pairs = 1M generator steps) several GPU hours; simulation ~30 CPU-min; "
              "evaluation of 25,076 external images ~1-2 CPU-hours",
