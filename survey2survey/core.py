@@ -7,6 +7,7 @@ Docs: https://survey2survey.github.io/survey2survey/core.html.md"""
 # %% ../nbs/00_core.ipynb #2b081f21
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -20,7 +21,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['DATA_ENV', 'PROGRESS_ENV', 'KERAS_BACKENDS', 'S2SError', 'InputError', 'StoreError', 'StoreNotFoundError',
            'IncompleteStoreError', 'StoreValidationError', 'data_root', 'resolve_path', 'get_logger', 'set_verbosity',
-           'check_seed', 'seed_everything', 'child_rng', 'progress', 'atomic_write', 'keras_backend']
+           'check_seed', 'seed_everything', 'child_rng', 'progress', 'atomic_write', 'file_hash', 'keras_backend']
 
 # %% ../nbs/00_core.ipynb #2c127abf
 class S2SError(Exception):
@@ -168,6 +169,17 @@ def atomic_write(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+# %% ../nbs/00_core.ipynb #0afd341a
+def file_hash(
+    path, # the file
+    digits:int=16, # hex digits kept
+) -> str:
+    "SHA-256 of the file's bytes, read in 1 MiB blocks, as `digits` hex digits."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
+    return h.hexdigest()[:digits]
 
 # %% ../nbs/00_core.ipynb #68b6dd00
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")

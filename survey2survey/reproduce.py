@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import InputError, S2SError, atomic_write, check_seed, data_root, get_logger, resolve_path
+from .core import InputError, S2SError, atomic_write, check_seed, data_root, file_hash, get_logger, resolve_path
 
 # %% auto #0
 __all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'OUTPUTS', 'NOTEBOOKS_ENV',
            'check_preset', 'dataset_name', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
-           'file_hash', 'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table',
-           'notebooks_dir', 'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell',
-           'check_manifest', 'reproduce']
+           'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table', 'notebooks_dir',
+           'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell', 'check_manifest',
+           'reproduce']
 
 # %% ../nbs/70_reproduce.ipynb #e7caeaf6
 log = get_logger("reproduce")
@@ -125,13 +125,6 @@ def run_complete(run:Path) -> bool:
     "Whether the training run folder `run` holds a finished model."
     r = _json(Path(run)/"run.json")
     return bool(r and r.get("status") == "complete" and (Path(run)/"model.keras").exists() and (Path(run)/"model.json").exists())
-
-def file_hash(path:Path) -> str:
-    "The model file's hash, as `translate` records it in a reconstruction store's `model_id`."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()[:16]
 
 def translation_complete(out:Path, run:Path) -> bool:
     "Whether the reconstruction store `out` is complete and was written by the model in `run`."

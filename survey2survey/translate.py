@@ -7,14 +7,13 @@ Docs: https://survey2survey.github.io/survey2survey/translate.html.md"""
 # %% ../nbs/21_translate.ipynb #c28174a6
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from .core import InputError, StoreValidationError, data_root, get_logger, progress, resolve_path
+from .core import InputError, StoreValidationError, data_root, file_hash, get_logger, progress, resolve_path
 from .store import Store, create_store, open_store
 from .train import FINAL, META, predict, store_hash
 
@@ -43,13 +42,7 @@ def load_model(
     if meta.get("format") != "survey2survey-model":
         raise InputError(f"{folder/META} is not survey2survey model metadata")
     model = keras.models.load_model(folder/FINAL, compile=False)
-    return model, {**meta, "path": str(folder), "id": _file_hash(folder/FINAL)}
-
-def _file_hash(path:Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()[:16]
+    return model, {**meta, "path": str(folder), "id": file_hash(folder/FINAL)}
 
 # %% ../nbs/21_translate.ipynb #8ae39419
 def default_output(input_path:Path, model_name:str) -> Path:
