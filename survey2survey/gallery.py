@@ -312,7 +312,7 @@ def flag_recovery(
                         flagged_base=kb, base_rate=fb, enrichment=fs/fb if fb > 0 else np.nan))
     return pd.DataFrame(out).set_index("kind")
 
-# %% ../nbs/41_gallery.ipynb #b537d4b2
+# %% ../nbs/41_gallery.ipynb #15a971a8
 def highlight_figure(
     dataset, # dataset name or folder
     selection:pd.DataFrame, # from `artifact_highlights`
@@ -331,8 +331,13 @@ def highlight_figure(
     sets = [s for s in ("sdss", "des") if s in im] + models
     flags = flag_columns(src.catalogue)
     n = len(rows)
-    fig, axes = plt.subplots(len(sets), n, figsize=(size*n + 1.2, (size + 0.35)*len(sets) + 0.2), squeeze=False,
-                             gridspec_kw=dict(wspace=0.05, hspace=0.45))
+    titles = {(r, s): "\n".join(f"{METRIC_SYMBOLS.get(m, m)} = {v:.3f}" for m, v in zip(g["metric"], g["value"]))
+              for (r, s), g in selection[selection["row"].isin(rows)].groupby(["row", "model"], sort=False)}
+    lines = max([t.count("\n") + 1 for t in titles.values()] + [1]) # the most title lines above a panel
+    head = 0.12*lines + 0.1 # inches above each panel
+    height = len(sets)*(size + head) + 0.1
+    fig, axes = plt.subplots(len(sets), n, figsize=(size*n + 1.2, height), squeeze=False,
+                             gridspec_kw=dict(wspace=0.05, hspace=head/size))
     ids = src.catalogue["id"].to_numpy()
     for c, row in enumerate(rows):
         kinds = [k for k, col in flags.items() if bool(src.catalogue[col].iloc[row])]
@@ -342,12 +347,11 @@ def highlight_figure(
             _image_axes(ax)
             if s == "sdss":
                 ax.set_title(f"id {ids[row]}", fontsize=8)
-                if kinds: ax.set_xlabel(" ".join(kinds), color="red", fontsize=8, labelpad=2)
-            elif s in models:
-                hit = selection[(selection["row"] == row) & (selection["model"] == s)]
-                ax.set_title("\n".join(f"{METRIC_SYMBOLS.get(m, m)} = {v:.3f}" for m, v in zip(hit["metric"], hit["value"])) or " ",
-                             fontsize=7)
-        for r, s in enumerate(sets):
-            axes[r, 0].set_ylabel(pretty(s), rotation=0, ha="right", va="center", fontsize=10, color=set_colour(s), labelpad=6)
-    fig.subplots_adjust(left=1.0/(size*n + 1.2), right=0.99, top=0.93, bottom=0.04)
+                if kinds:
+                    ax.text(0.03, 0.97, " ".join(kinds), transform=ax.transAxes, ha="left", va="top", fontsize=8, color="red",
+                            bbox=dict(boxstyle="square,pad=0.15", fc="white", ec="none", alpha=0.8), gid="flags")
+            elif s in models: ax.set_title(titles.get((row, s), ""), fontsize=7)
+    for r, s in enumerate(sets):
+        axes[r, 0].set_ylabel(pretty(s), rotation=0, ha="right", va="center", fontsize=10, color=set_colour(s), labelpad=6)
+    fig.subplots_adjust(left=1.0/(size*n + 1.2), right=0.99, top=1 - head/height, bottom=0.05/height)
     return fig, axes
