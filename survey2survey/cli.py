@@ -252,9 +252,10 @@ def _cmd_translate(args, out=None):
     keras_backend()
     from pathlib import Path
     from survey2survey.core import InputError
-    from survey2survey.translate import load_model, translate
+    from survey2survey.translate import load_model, model_info, translate
     out = out or sys.stdout
-    model = load_model(args.model)
+    # on a cluster the workers load the network: this process reads its metadata only (and never imports Keras)
+    model = load_model(args.model) if not args.scheduler else (None, model_info(args.model))
     inputs = args.input
     if not inputs:
         dataset = Path(model[1]["data"]["path"]).parent
@@ -266,7 +267,7 @@ def _cmd_translate(args, out=None):
             if client is None: s = translate(model, name, **kw)
             else:
                 from survey2survey.distributed import translate_dask
-                s = translate_dask(client, model, name, **kw)
+                s = translate_dask(client, model[1]["path"], name, **kw)
             print(f"{s.path}: {s.n} {model[1]['model']} reconstructions", file=out)
             _print_peaks(client, out)
     return 0

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'PROGRESS_ENV', 'KERAS_BACKENDS', 'S2SError', 'InputError', 'StoreError', 'StoreNotFoundError',
-           'IncompleteStoreError', 'StoreValidationError', 'data_root', 'resolve_path', 'get_logger', 'set_verbosity',
-           'check_seed', 'seed_everything', 'child_rng', 'progress', 'atomic_write', 'file_hash', 'keras_backend']
+__all__ = ['DATA_ENV', 'PROGRESS_ENV', 'MODEL_FILE', 'MODEL_META', 'KERAS_BACKENDS', 'S2SError', 'InputError', 'StoreError',
+           'StoreNotFoundError', 'IncompleteStoreError', 'StoreValidationError', 'data_root', 'resolve_path',
+           'get_logger', 'set_verbosity', 'check_seed', 'seed_everything', 'child_rng', 'progress', 'atomic_write',
+           'file_hash', 'keras_backend']
 
 # %% ../nbs/00_core.ipynb #2c127abf
 class S2SError(Exception):
@@ -180,6 +181,8 @@ def file_hash(
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()[:digits]
+
+MODEL_FILE, MODEL_META = "model.keras", "model.json"   # a trained model's run folder: the network, and what it is (written by `train`)
 
 # %% ../nbs/00_core.ipynb #68b6dd00
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")

@@ -12,6 +12,7 @@ import importlib.util
 import os
 import re
 import resource
+import sys
 import threading
 import time
 from collections import Counter
@@ -122,7 +123,7 @@ def _limit_tf_threads():
 
 def worker_model(
     path:str, # the model's run folder
-    model_id:str, # its file hash (`load_model(...)[1]['id']`)
+    model_id:str, # its file hash (`model_info(path)['id']`)
 ):
     "`(network, metadata)` of the model at `path`, loaded once per process."
     with _CACHE_LOCK:
@@ -147,8 +148,15 @@ def worker_store(
         return _STORES[key]
 
 def _peak_rss_mb() -> float:
-    "This process's peak resident memory (MB)."
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024
+    "This process's peak resident memory (MB): Linux's `VmHWM`; elsewhere `ru_maxrss`."
+    # not ru_maxrss on Linux: it survives exec, so a worker spawned by a big process would report its parent's peak
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"): return int(line.split()[1])/1024
+    except OSError: pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak/2**20 if sys.platform == "darwin" else peak/1024   # bytes on macOS, kB elsewhere
 
 # %% ../nbs/50_distributed.ipynb #a41c19b7
 def _result(key, n, t0, error=None) -> dict:
@@ -233,7 +241,7 @@ def run_tasks(
 # %% ../nbs/50_distributed.ipynb #52aa1178
 def translate_dask(
     client, # a `distributed.Client` (see `client_for`)
-    model, # a run folder or `model.keras` path, or `(network, metadata)` from `load_model`
+    model, # a run folder or `model.keras` path (loaded on the workers only: this process never imports Keras), or `(network, metadata)` from `load_model`
     store, # the store to translate (name under the data root, or path)
     output=None, # the reconstruction store (default `<dataset>/<model>-<store>`)
     batch_size:int=16, # images per forward pass

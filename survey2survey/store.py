@@ -26,7 +26,7 @@ from .core import (IncompleteStoreError, InputError, S2SError, StoreError, Store
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'IMAGES', 'CATALOGUE', 'PARTS', 'LOCK', 'SPLITS', 'REQUIRED_COLUMNS',
            'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'log', 'StoreSpec', 'StoreWriter', 'create_store', 'Store',
-           'open_store', 'store_summary', 'find_stores']
+           'open_store', 'store_hash', 'store_summary', 'find_stores']
 
 # %% ../nbs/01_store.ipynb #a155b6ed
 FORMAT = "survey2survey-store"
@@ -560,6 +560,14 @@ def open_store(
         raise IncompleteStoreError(p, f"incomplete: {done} of {spec.n_chunks} chunks written (its writer was stopped, or is still running)",
                                    fix="rerun the command that writes it (it resumes where it stopped), or delete the folder")
     return Store(p, m).validate(deep=deep)
+
+# %% ../nbs/01_store.ipynb #e0906de7
+def store_hash(store:Store) -> str:
+    "A short content hash of a complete store: its spec, chunk checksums and catalogue file."
+    import hashlib
+    h = hashlib.sha256(json.dumps(dict(spec=store.manifest["spec"], chunks=store.manifest.get("chunks")), sort_keys=True).encode())
+    h.update((store.path/CATALOGUE).read_bytes())
+    return h.hexdigest()[:16]
 
 # %% ../nbs/01_store.ipynb #05cbc767
 def store_summary(path) -> dict:

@@ -8,7 +8,6 @@ Docs: https://survey2survey.github.io/survey2survey/train.html.md"""
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import os
@@ -25,18 +24,18 @@ import pandas as pd
 
 import survey2survey
 from .cae import build_cae, compile_cae
-from .core import (InputError, PROGRESS_ENV, StoreNotFoundError, StoreValidationError, atomic_write,
-                                check_seed, child_rng, data_root, get_logger, resolve_path, seed_everything)
+from .core import (MODEL_FILE, MODEL_META, InputError, PROGRESS_ENV, StoreNotFoundError, StoreValidationError,
+                                atomic_write, check_seed, child_rng, data_root, get_logger, resolve_path, seed_everything)
 from .cyclegan import build_cyclegan, compile_cyclegan
 from .loader import PairDataset
-from .store import Store, _pid_alive, create_store, open_store
+from .store import Store, _pid_alive, create_store, open_store, store_hash
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'CHECKPOINT', 'STATE', 'RUN', 'META', 'FINAL',
-           'write_toy_dataset', 'TrainConfig', 'make_config', 'default_dataset', 'store_hash', 'find_pairs',
-           'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history', 'monitor_key',
-           'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out', 'run_lock',
-           'translator', 'train']
+           'write_toy_dataset', 'TrainConfig', 'make_config', 'default_dataset', 'find_pairs', 'check_training_store',
+           'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history', 'monitor_key', 'read_state',
+           'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out', 'run_lock', 'translator',
+           'train']
 
 # %% ../nbs/20_train.ipynb #bf1a9410
 log = get_logger("train")
@@ -147,11 +146,6 @@ def make_config(
 # %% ../nbs/20_train.ipynb #3be96688
 def default_dataset(preset:str) -> str: return f"sim-{preset}-seed0"
 
-def store_hash(store:Store) -> str:
-    "A short content hash of a complete store: its spec, chunk checksums and catalogue file."
-    h = hashlib.sha256(json.dumps(dict(spec=store.manifest["spec"], chunks=store.manifest.get("chunks")), sort_keys=True).encode())
-    h.update((store.path/"catalogue.parquet").read_bytes())
-    return h.hexdigest()[:16]
 
 def find_pairs(
     data=None, # dataset name under the data root, or a path (to the dataset or to its `pairs` store)
@@ -262,7 +256,7 @@ def _save_figure(fig, path:Path):
     plt.close(fig)
 
 # %% ../nbs/20_train.ipynb #a6dc8dcb
-CHECKPOINT, STATE, RUN, META, FINAL = "checkpoint", "state.json", "run.json", "model.json", "model.keras"
+CHECKPOINT, STATE, RUN, META, FINAL = "checkpoint", "state.json", "run.json", MODEL_META, MODEL_FILE
 
 def monitor_key(cfg:TrainConfig) -> str:
     "The validation value early stopping and 'best epoch' use."

@@ -8,43 +8,54 @@ Docs: https://survey2survey.github.io/survey2survey/translate.html.md"""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-import keras
-import numpy as np
-
-from .core import InputError, StoreValidationError, data_root, file_hash, get_logger, progress, resolve_path
-from .store import Store, create_store, open_store
-from .train import FINAL, META, predict, store_hash
+from .core import (MODEL_FILE, MODEL_META, InputError, StoreValidationError, data_root, file_hash, get_logger,
+                                keras_backend, progress, resolve_path)
+from .store import Store, create_store, open_store, store_hash
+# Keras (and its backend) is imported only where a network is loaded or run: a Dask client that translates by
+# path (`survey2survey.distributed`) never imports it, and stays small.
 
 # %% auto #0
-__all__ = ['log', 'load_model', 'default_output', 'translate', 'translate_chunk']
+__all__ = ['log', 'model_info', 'load_model', 'default_output', 'translate', 'translate_chunk']
 
 # %% ../nbs/21_translate.ipynb #afb75657
 log = get_logger("translate")
 
 # %% ../nbs/21_translate.ipynb #eabb969f
-def load_model(
+def model_info(
     path, # a run folder or its `model.keras`; a bare name is also looked for under `<data root>/models`
-) -> tuple[keras.Model, dict]:
-    "The trained network and its metadata."
+) -> dict:
+    "A trained model's metadata, with its folder (`path`) and the hash of its network file (`id`); Keras is not imported."
     p = resolve_path(path)
     if not p.exists() and (data_root()/"models"/str(path)).exists(): p = data_root()/"models"/str(path)
     folder = p.parent if p.suffix == ".keras" else p
     if p.name.endswith(".weights.h5"):
-        raise InputError(f"{p} is a training checkpoint (weights only); pass the run folder that holds {FINAL}, "
+        raise InputError(f"{p} is a training checkpoint (weights only); pass the run folder that holds {MODEL_FILE}, "
                          "or finish the run with `survey2survey train` (it resumes)")
-    if not (folder/FINAL).exists() or not (folder/META).exists():
-        what = "no such folder" if not folder.exists() else f"no {FINAL} and {META} in it" + (
+    if not (folder/MODEL_FILE).exists() or not (folder/MODEL_META).exists():
+        what = "no such folder" if not folder.exists() else f"no {MODEL_FILE} and {MODEL_META} in it" + (
             " (the run has not finished: rerun its `survey2survey train` command)" if (folder/"run.json").exists() else "")
         raise InputError(f"no trained model at {folder}: {what}")
-    meta = json.loads((folder/META).read_text())
+    meta = json.loads((folder/MODEL_META).read_text())
     if meta.get("format") != "survey2survey-model":
-        raise InputError(f"{folder/META} is not survey2survey model metadata")
-    model = keras.models.load_model(folder/FINAL, compile=False)
-    return model, {**meta, "path": str(folder), "id": file_hash(folder/FINAL)}
+        raise InputError(f"{folder/MODEL_META} is not survey2survey model metadata")
+    return {**meta, "path": str(folder), "id": file_hash(folder/MODEL_FILE)}
+
+def load_model(
+    path, # a run folder or its `model.keras`; a bare name is also looked for under `<data root>/models`
+) -> tuple["keras.Model", dict]:
+    "The trained network and its metadata (`model_info`)."
+    import keras
+    meta = model_info(path)
+    return keras.models.load_model(Path(meta["path"])/MODEL_FILE, compile=False), meta
 
 # %% ../nbs/21_translate.ipynb #8ae39419
+def _backend() -> str:
+    "Keras's backend: asked of Keras once it is loaded, else `KERAS_BACKEND` (what it will load)."
+    return sys.modules["keras"].backend.backend() if "keras" in sys.modules else keras_backend()
+
 def default_output(input_path:Path, model_name:str) -> Path:
     "`<dataset>/<model>-<store>`: the reconstruction store beside its input."
     return input_path.parent/f"{model_name}-{input_path.name}"
@@ -58,7 +69,9 @@ def translate(
     map_chunks=None, # how pending chunks are run: `None` here, one after another; `survey2survey.distributed` runs them on a Dask cluster
 ) -> Store:
     "Translate every SDSS image of `store` and write the reconstructions, with its catalogue, to `output`."
-    net, meta = load_model(model) if not isinstance(model, tuple) else model
+    if isinstance(model, tuple): net, meta = model
+    elif map_chunks is not None: net, meta = None, model_info(model)   # loaded where the chunks run
+    else: net, meta = load_model(model)
     src = open_store(resolve_path(store))
     name = meta["model"]
     if "sdss" not in src:
@@ -72,7 +85,7 @@ def translate(
     attrs = dict(model=name, model_id=meta["id"], preset=meta["preset"], input=str(src.path), input_hash=store_hash(src))
     w = create_store(out, n=src.n, arrays=(name,), image_size=src.image_shape[:2], channels=src.image_shape[2],
                      chunk_size=src.chunk_size, kind="reconstruction", attrs=attrs, overwrite=overwrite,
-                     provenance=dict(model_path=meta["path"], trained_on=meta["data"], keras_backend=keras.backend.backend()))
+                     provenance=dict(model_path=meta["path"], trained_on=meta["data"], keras_backend=_backend()))
     with w:
         pending = w.pending_chunks()
         if map_chunks is not None: map_chunks((net, meta), src, w, pending, int(batch_size))
@@ -86,7 +99,7 @@ def translate(
     return open_store(out)
 
 def translate_chunk(
-    net:keras.Model, # the network
+    net:"keras.Model", # the network
     name:str, # the model's name: the output array
     src:Store, # the input store
     writer, # the output store's `StoreWriter` (a worker's, `worker=True`, on a cluster)
@@ -94,6 +107,7 @@ def translate_chunk(
     batch_size:int=16, # images per forward pass
 ) -> int:
     "Translate chunk `i` of `src` and write it with its catalogue rows; the number of images."
+    from survey2survey.train import predict
     rows = writer.spec.chunk_slice(i)
     x = src.array("sdss")[rows]
     writer.write_chunk(i, src.catalogue.iloc[rows], **{name: predict(net, x, batch_size)})

@@ -4,7 +4,8 @@
 
 STEP is `translate:MODEL:INPUT:OUTPUT` or `evaluate:DATASET:OUT`. Prints `pids [...]`
 (the worker processes) once the cluster is up, then one JSON line per step: the
-step's `last_run()` summary and the model loads per worker. `--slow S` makes every
+step's `last_run()` summary, the model loads per worker, and the deep-learning libraries
+the client process has imported (none: the workers load the model). `--slow S` makes every
 chunk translation sleep S seconds first (a worker plugin), so that the test can kill a
 worker, or the whole run, in the middle.
 """
@@ -54,7 +55,8 @@ def main():
             kind, *args = step.split(":")
             if kind == "translate": translate_dask(client, args[0], args[1], output=args[2])
             else: evaluate_dask(client, args[0], out=args[1], bootstrap=20, r_max_pix=10)
-            print(json.dumps(dict(step=kind, **last_run(), loads=client.run(loads))), flush=True)
+            heavy = sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules)   # in this (client) process
+            print(json.dumps(dict(step=kind, **last_run(), loads=client.run(loads), client_imports=heavy)), flush=True)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ def poison(store, name, i):
 
 def test_identical_to_single_process(root):
     """Translate and evaluate on 2 worker processes: bitwise equal to one process with the same TensorFlow threads
-    (and equal to float32 rounding to one with TensorFlow's default threads); the model loaded once per worker;
+    (and equal to float32 rounding to one with TensorFlow's default threads); the model loaded once per worker,
+    never in the client;
     a chunk whose reconstruction cannot be stored is reported after the others are written."""
     from survey2survey.evaluate import load_evaluation
     from survey2survey.store import StoreWriter
@@ -88,6 +89,7 @@ def test_identical_to_single_process(root):
     tr, ev = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     assert (tr["tasks"], tr["computed"], tr["images"]) == (N_EXT//CHUNK,)*2 + (N_EXT,)
     assert sorted(tr["loads"].values()) in ([1, 1], [0, 1])   # each worker that ran a chunk loaded the model once
+    assert tr["client_imports"] == ev["client_imports"] == []   # the client only coordinates: no Keras, no TensorFlow
     assert all(0 < m < 3000 for m in tr["peak_mb_per_worker"].values())
     x = images(root/"d"/"cae-external")
     assert x.tobytes() == images(root/"ref"/"cae-external").tobytes()
