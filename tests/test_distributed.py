@@ -3,6 +3,7 @@ bitwise-identical outputs, resume after a lost worker or a killed run, a bad sch
 address, a damaged chunk. Runs `dask_runner.py` / the CLI in subprocesses."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -112,7 +113,7 @@ def test_cli_nan_chunk_gives_flagged_rows(root):
     r = subprocess.run([*cli, "evaluate", str(root/"c"), "--splits", "external", "--bootstrap", "20", "--r-max", "10",
                         "--scheduler", "local", "--workers", "2"], env=env(root), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "dask dashboard: " in r.stdout and "peak memory per worker: " in r.stdout
+    assert re.search(r"dask dashboard: http://\S+:\d+/status", r.stdout) and "peak memory per worker: " in r.stdout, r.stdout
     ev = load_evaluation(root/"c")
     flagged = ev.images.groupby("row")["nonfinite"].all()
     assert flagged[flagged].index.tolist() == list(range(8, 12))
