@@ -7,6 +7,7 @@ Docs: https://survey2survey.github.io/survey2survey/store.html.md"""
 # %% ../nbs/01_store.ipynb #83e76cc4
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -564,7 +565,6 @@ def open_store(
 # %% ../nbs/01_store.ipynb #e0906de7
 def store_hash(store:Store) -> str:
     "A short content hash of a complete store: its spec, chunk checksums and catalogue file."
-    import hashlib
     h = hashlib.sha256(json.dumps(dict(spec=store.manifest["spec"], chunks=store.manifest.get("chunks")), sort_keys=True).encode())
     h.update((store.path/CATALOGUE).read_bytes())
     return h.hexdigest()[:16]

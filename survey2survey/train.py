@@ -146,7 +146,6 @@ def make_config(
 # %% ../nbs/20_train.ipynb #3be96688
 def default_dataset(preset:str) -> str: return f"sim-{preset}-seed0"
 
-
 def find_pairs(
     data=None, # dataset name under the data root, or a path (to the dataset or to its `pairs` store)
     preset:str="quick", # used for the default name
