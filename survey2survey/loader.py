@@ -17,7 +17,7 @@ from .core import InputError, StoreValidationError, child_rng, check_seed
 from .store import Store, open_store
 
 # %% auto #0
-__all__ = ['ChunkCache', 'PairDataset']
+__all__ = ['ChunkCache', 'dihedral', 'PairDataset']
 
 # %% ../nbs/02_loader.ipynb #14568e7f
 class ChunkCache:
@@ -51,6 +51,15 @@ class ChunkCache:
             out[sel] = self.chunk(name, int(c))[rows[sel] - c*cs]
         return out
 
+# %% ../nbs/02_loader.ipynb #be0be589
+def dihedral(
+    x:np.ndarray, # images, `(..., H, W, C)`
+    k:int, # which symmetry: `k % 4` quarter turns (counter-clockwise), then a left-right flip if `k >= 4`
+) -> np.ndarray:
+    "`x` under the `k`-th of the 8 symmetries of the square (the dihedral group D4)."
+    x = np.rot90(x, k % 4, axes=(-3, -2))
+    return x[..., ::-1, :] if k >= 4 else x
+
 # %% ../nbs/02_loader.ipynb #af58bc3f
 class PairDataset(keras.utils.PyDataset):
     "Batches `(x, y)` (or `x` alone) from a store's split, streamed chunk by chunk."
@@ -65,6 +74,8 @@ class PairDataset(keras.utils.PyDataset):
                  shuffle_window:int=4, # chunks whose images are mixed together
                  drop_remainder:bool=False, # drop the last, smaller batch
                  limit:int|None=None, # use only the first `limit` images of the split (tiny runs)
+                 crop:int|None=None, # serve a random `crop`×`crop` window of each pair (the same for both images); `None`: whole images
+                 augment:bool=False, # turn each pair by a random one of the 8 symmetries of the square
                  **kwargs, # `workers`, `use_multiprocessing`, `max_queue_size` of `keras.utils.PyDataset`
                 ):
         super().__init__(**kwargs)
@@ -82,13 +93,19 @@ class PairDataset(keras.utils.PyDataset):
         if rows.size == 0: raise StoreValidationError(self.store.path, f"split {split!r} is empty", fix="choose another split", field="catalogue.split")
         if drop_remainder and rows.size < self.batch_size:
             raise InputError(f"split {split!r} has {rows.size} images, fewer than one batch of {batch_size}")
-        self.rows = rows
+        side = self.store.image_shape[0]
+        if crop is not None and not 1 <= int(crop) <= side: raise InputError(f"crop must be 1 to {side} pixels (the images' side), got {crop}")
+        self.rows, self.crop, self.augment = rows, None if crop is None else int(crop), bool(augment)
         self.cache = ChunkCache(self.store, size=2*(self.shuffle_window + 1))
         self.set_epoch(0)
 
-    def set_epoch(self, epoch:int):
+    def set_epoch(self,
+                  epoch:int, # serve this epoch's batches, in its order, crops and symmetries
+                  start:int=0, # and only from its batch `start` on (a run resumed mid-epoch)
+                 ):
         "Use the image order of `epoch` (as an uninterrupted run would)."
-        self.epoch = int(epoch)
+        if not 0 <= int(start) < self.steps_per_epoch: raise InputError(f"start must be a batch of the epoch (0 to {self.steps_per_epoch - 1}), got {start}")
+        self.epoch, self.start = int(epoch), int(start)
         self.order = self.epoch_order(self.epoch)
 
     def epoch_order(self, epoch:int) -> np.ndarray:
@@ -100,15 +117,30 @@ class PairDataset(keras.utils.PyDataset):
         w = self.shuffle_window
         return np.concatenate([rng.permutation(np.concatenate(groups[i:i+w])) for i in range(0, len(groups), w)])
 
-    def __len__(self):
+    @property
+    def steps_per_epoch(self) -> int:
+        "Batches in a whole epoch."
         n = self.rows.size
         return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
 
+    def __len__(self): return self.steps_per_epoch - self.start
+
     def __getitem__(self, i:int):
         if not 0 <= i < len(self): raise IndexError(f"batch {i} out of range 0..{len(self)-1}")
-        rows = self.order[i*self.batch_size:(i+1)*self.batch_size]
-        xb = self.cache.gather(self.x, rows)
-        return xb if self.y is None else (xb, self.cache.gather(self.y, rows))
+        j = self.start + i
+        rows = self.order[j*self.batch_size:(j+1)*self.batch_size]
+        images = [self.cache.gather(a, rows) for a in (self.x, self.y) if a is not None]
+        if self.crop is not None or self.augment: images = self.views(j, images)
+        return images[0] if self.y is None else tuple(images)
+
+    def views(self, j:int, images:list) -> list:
+        "The random crops and symmetries of batch `j` (of the current epoch), applied alike to each array of `images`."
+        rng = child_rng(self.seed, self.epoch, j)
+        n, side = len(images[0]), images[0].shape[1]
+        c = self.crop or side
+        corner = rng.integers(0, side - c + 1, (n, 2))
+        k = rng.integers(0, 8, n) if self.augment else np.zeros(n, int)
+        return [np.stack([dihedral(im[a:a + c, b:b + c], kk) for im, (a, b), kk in zip(imgs, corner, k)]) for imgs in images]
 
     def on_epoch_end(self): self.set_epoch(self.epoch + 1)
 
