@@ -220,7 +220,8 @@ def _cmd_train(args, out=None):
     arch = dict(lambda_paired=args.paired_l1) if args.paired_l1 is not None else None
     meta = train(args.model, args.preset, data=args.data, out=args.out, overwrite=args.overwrite, epochs=args.epochs,
                  seed=args.seed, batch_size=args.batch_size, precision=args.precision, devices=args.devices,
-                 patience=args.patience, architecture=arch)
+                 patience=args.patience, architecture=arch, crop=args.crop, checkpoint_minutes=args.checkpoint_minutes,
+                 checkpoint_steps=args.checkpoint_steps)
     ep = meta["epochs"]
     final = ", ".join(f"{k} {v:.4g}" for k, v in meta["final"].items() if k in ("loss", "val_loss", "g_loss", "d_loss", "cycle", "val_l1"))
     print(f"trained {meta['model']} ({meta['preset']} preset, {ep['run']} epochs, kept epoch {ep['chosen']}: {ep['chosen_by']}): {final}", file=out)
@@ -231,11 +232,13 @@ def _cmd_train(args, out=None):
 @command(20)
 def _add_train(sub):
     q = sub.add_parser("train", help="train the CAE or the CycleGAN on a dataset (resumes where it stopped)",
-                       description="Train a model on the `pairs` store of a dataset. Checkpoints after every epoch: "
-                                   "rerun the same command to resume a killed run.")
+                       description="Train a model on the `pairs` store of a dataset. Checkpoints after every epoch and every few "
+                                   "minutes: rerun the same command to resume a killed run.")
     q.add_argument("model", choices=("cae", "cyclegan"))
-    q.add_argument("--preset", choices=("smoke", "quick", "paper"), default="quick", help="training settings (default: quick)")
-    q.add_argument("--data", metavar="DATASET", help="dataset name under the data root, or path (default: sim-<preset>-seed0)")
+    q.add_argument("--preset", choices=("smoke", "quick", "paper", "efficient"), default="quick",
+                   help="training settings (default: quick; efficient: the CPU recipe, random crops of the paper simulation)")
+    q.add_argument("--data", metavar="DATASET", help="dataset name under the data root, or path (default: sim-<preset>-seed0; "
+                                                     "sim-paper-seed0 for efficient)")
     q.add_argument("--out", metavar="DIR", help="run folder (default: <data root>/models/<model>-<preset>-seed<N>)")
     q.add_argument("--epochs", type=int, help="epochs (default: the preset's; raise it to train a finished run further)")
     q.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default: 0)")
@@ -243,6 +246,9 @@ def _add_train(sub):
     q.add_argument("--precision", choices=("float32", "bfloat16", "float16"), help="mixed precision (float16 needs a GPU)")
     q.add_argument("--devices", type=int, help="train data-parallel on N devices (0: all)")
     q.add_argument("--patience", type=int, help="early stopping after N epochs without a better validation loss (0: off)")
+    q.add_argument("--crop", type=int, metavar="PIX", help="train on random PIX x PIX crops (validation: whole images; default: the preset's)")
+    q.add_argument("--checkpoint-minutes", type=float, metavar="MIN", help="also checkpoint within epochs every MIN minutes (default 5; 0: off)")
+    q.add_argument("--checkpoint-steps", type=int, metavar="N", help="also checkpoint within epochs every N steps")
     q.add_argument("--paired-l1", type=float, metavar="WEIGHT", help="CycleGAN only: weight of the optional paired L1 term (paper: 0)")
     q.add_argument("--overwrite", action="store_true", help="discard an existing run in the folder and start again")
     q.set_defaults(func=_cmd_train)

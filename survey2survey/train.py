@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -26,16 +27,16 @@ import survey2survey
 from .cae import build_cae, compile_cae
 from .core import (MODEL_FILE, MODEL_META, InputError, PROGRESS_ENV, StoreNotFoundError, StoreValidationError,
                                 atomic_write, check_seed, child_rng, data_root, get_logger, resolve_path, seed_everything)
-from .cyclegan import build_cyclegan, compile_cyclegan
+from .cyclegan import build_cyclegan, build_generator, compile_cyclegan
 from .loader import PairDataset
 from .store import Store, _pid_alive, create_store, open_store, store_hash
 
 # %% auto #0
-__all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'CHECKPOINT', 'STATE', 'RUN', 'META', 'FINAL',
-           'write_toy_dataset', 'TrainConfig', 'make_config', 'default_dataset', 'find_pairs', 'check_training_store',
-           'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history', 'monitor_key', 'read_state',
-           'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out', 'run_lock', 'translator',
-           'train']
+__all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'RESUMABLE', 'DATA_PRESET', 'CHECKPOINT', 'STATE', 'RUN',
+           'META', 'FINAL', 'write_toy_dataset', 'TrainConfig', 'make_config', 'check_crop', 'default_dataset',
+           'find_pairs', 'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history',
+           'monitor_key', 'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out',
+           'run_lock', 'full_size', 'translator', 'train']
 
 # %% ../nbs/20_train.ipynb #bf1a9410
 log = get_logger("train")
@@ -81,7 +82,7 @@ def write_toy_dataset(
 
 # %% ../nbs/20_train.ipynb #791e0f5b
 MODELS = ("cae", "cyclegan")
-PRESET_NAMES = ("smoke", "quick", "paper")
+PRESET_NAMES = ("smoke", "quick", "paper", "efficient")
 PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 @dataclass(frozen=True)
@@ -101,6 +102,10 @@ class TrainConfig:
     optimizer:dict=field(default_factory=dict) # options of `compile_cae` / `compile_cyclegan`
     devices:int=1 # data-parallel training on this many devices (0: all GPUs, or all CPU devices)
     previews:int=4 # validation images in the per-epoch preview grid
+    crop:int|None=None # train on random `crop`×`crop` windows of the pairs (validation: whole images); `None`: whole images
+    augment:bool=False # turn each training pair by a random one of the 8 symmetries of the square
+    checkpoint_minutes:float|None=5.0 # also checkpoint within an epoch after this many minutes; `None` (or 0 in overrides): off
+    checkpoint_steps:int|None=None # also checkpoint within an epoch every this many steps; `None` (or 0 in overrides): off
 
     def to_json(self) -> dict: return json.loads(json.dumps(asdict(self)))
 
@@ -109,6 +114,7 @@ PRESETS = {
         "smoke": dict(epochs=2, batch_size=4, limit_train=8, limit_val=4, optimizer=dict(learning_rate=1.0)),
         "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, optimizer=dict(learning_rate=1.0)),
         "paper": dict(epochs=100, batch_size=32, patience=10, image_size=150, optimizer=dict(learning_rate=1.0)),
+        "efficient": dict(epochs=30, batch_size=16, crop=64, augment=True, limit_val=128, optimizer=dict(learning_rate=1.0)),
     },
     "cyclegan": {
         "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, architecture=dict(depth=3, filters=8)),
@@ -116,8 +122,12 @@ PRESETS = {
                       optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
         "paper": dict(epochs=200, batch_size=1, image_size=150, architecture=dict(depth=6, filters=64, lambda_cycle=0.2, lambda_paired=0.0),
                       optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
+        "efficient": dict(epochs=30, batch_size=4, crop=64, augment=True, limit_val=128, architecture=dict(depth=5, filters=32),
+                          optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
     },
 }
+# settings a resumed run may change: they decide how long it runs and how often it saves, not what it computes
+RESUMABLE = ("epochs", "checkpoint_minutes", "checkpoint_steps")
 
 def make_config(
     model:str, # `cae` or `cyclegan`
@@ -141,10 +151,31 @@ def make_config(
     if cfg.patience is not None and int(cfg.patience) < 0: raise InputError(f"patience must be positive (0 or None: off), got {cfg.patience}")
     if cfg.patience == 0: cfg = replace(cfg, patience=None)
     if int(cfg.devices) < 0: raise InputError(f"devices must be 0 (all) or more, got {cfg.devices}")
+    if cfg.crop is not None: check_crop(cfg.model, int(cfg.crop), cfg.architecture.get("depth", 6) if cfg.model == "cyclegan" else 0)
+    for k in ("checkpoint_minutes", "checkpoint_steps"):
+        v = getattr(cfg, k)
+        if v is not None and v < 0: raise InputError(f"{k} must be positive (0 or None: off), got {v}")
+        if v == 0: cfg = replace(cfg, **{k: None})
     return replace(cfg, seed=check_seed(cfg.seed))
 
+def check_crop(
+    model:str, # `cae` or `cyclegan`
+    crop:int, # side of the training crops, pixels
+    depth:int=0, # the U-Net's depth (CycleGAN)
+):
+    "Raise an `InputError` unless `model` can train on `crop`×`crop` windows."
+    if model == "cae":
+        if crop < 16: raise InputError(f"crop must be at least 16 pixels (the CAE sees 15×15 pixels per output pixel), got {crop}")
+        return
+    m = 2**depth
+    if crop % m or crop < 2*m:
+        raise InputError(f"a U-Net of depth {depth} trains on crops whose side is a multiple of {m} and at least {2*m} "
+                         f"(no padding inside a crop, and a bottleneck of 2x2 or more: instance norm of a 1x1 map is a constant), got {crop}")
+
 # %% ../nbs/20_train.ipynb #3be96688
-def default_dataset(preset:str) -> str: return f"sim-{preset}-seed0"
+DATA_PRESET = dict(efficient="paper")   # the simulation each training preset trains on, where it has another name
+
+def default_dataset(preset:str) -> str: return f"sim-{DATA_PRESET.get(preset, preset)}-seed0"
 
 def find_pairs(
     data=None, # dataset name under the data root, or a path (to the dataset or to its `pairs` store)
@@ -154,7 +185,7 @@ def find_pairs(
     name = data if data is not None else default_dataset(preset)
     path = resolve_path(name)
     if not path.exists():
-        how = (f"run `survey2survey simulate --preset {preset}` first, or pass --data DATASET" if data is None else
+        how = (f"run `survey2survey simulate --preset {DATA_PRESET.get(preset, preset)}` first, or pass --data DATASET" if data is None else
                "check the name (bare names are looked up under the data root) or give a path")
         raise StoreNotFoundError(path, f"no dataset {str(name)!r} here", fix=how)
     return open_store(path/"pairs" if (path/"pairs").is_dir() else path)
@@ -170,6 +201,8 @@ def check_training_store(store:Store, cfg:TrainConfig):
     if cfg.image_size and h != cfg.image_size:
         raise StoreValidationError(store.path, f"holds {h}x{w} images; the {cfg.preset} preset trains on {cfg.image_size}x{cfg.image_size} (the paper's size)",
                                    fix="use the smoke or quick preset for other sizes, or make the dataset at the paper's size", field="sdss")
+    if cfg.crop and cfg.crop > h:
+        raise StoreValidationError(store.path, f"holds {h}x{w} images, smaller than the {cfg.crop}x{cfg.crop} training crops", fix="pass a smaller crop", field="sdss")
     for split in ("train", "val"):
         if not len(store.indices(split)):
             raise StoreValidationError(store.path, f"has no {split!r} rows", fix="training needs both training and validation pairs", field="catalogue.split")
@@ -272,19 +305,44 @@ def read_history(out) -> pd.DataFrame:
     return pd.DataFrame(s["history"] if s else [], columns=None if s and s["history"] else ["epoch"])
 
 class Checkpointer(keras.callbacks.Callback):
-    "Sets each epoch's batch order; after each epoch: validation extras, early stopping, weights + optimiser state, state.json, CSV, figures."
-    def __init__(self, out:Path, cfg:TrainConfig, state:dict, train:PairDataset, val:PairDataset, preview:tuple):
+    "Sets each epoch's batch order; checkpoints within epochs; after each epoch: validation extras, early stopping, weights + optimiser state, state.json, CSV, figures."
+    def __init__(self, out:Path, cfg:TrainConfig, state:dict, train:PairDataset, val:PairDataset, preview:tuple, full=None):
         super().__init__()
         self.out, self.cfg, self.state, self.train, self.val, self.preview = out, cfg, state, train, val, preview
+        self.full = full or (lambda: translator(self.model))   # the translator at the validation images' size
+        self.epoch, self.batch, self.saved_at = 0, 0, time.monotonic()
+
+    def on_train_begin(self, logs=None): self.saved_at = time.monotonic()
+
+    @property
+    def step(self) -> int:
+        "Training steps done since the run began."
+        return self.epoch*self.train.steps_per_epoch + self.batch
 
     def on_epoch_begin(self, epoch, logs=None):
         # Keras also advances the dataset's epoch from its own hooks, which it calls once more
         # before the first epoch (TensorFlow) or not (JAX): epoch `e` gets order `(seed, e)` only if set here
-        self.train.set_epoch(epoch)
+        st = self.state
+        self.epoch, self.batch = epoch, st.get("batch", 0) if epoch == st["epoch"] else 0
+        self.train.set_epoch(epoch, self.batch)
+        if self.batch and st.get("metrics"):   # resumed within the epoch: its running means so far
+            for v, value in zip(self.model.metrics_variables, st["metrics"]): v.assign(value)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch += 1
+        if self.batch == self.train.steps_per_epoch: return   # the epoch's end checkpoints
+        every = self.cfg.checkpoint_steps
+        if (every and self.step % every == 0) or (
+                self.cfg.checkpoint_minutes and time.monotonic() - self.saved_at >= 60*self.cfg.checkpoint_minutes):
+            _sync(self.model)
+            self._checkpoint(f"step-{self.step:08d}.weights.h5", batch=self.batch,
+                             metrics=[float(keras.ops.convert_to_numpy(v)) for v in self.model.metrics_variables])
+            log.info(f"checkpoint at step {self.step} (epoch {self.epoch + 1}, batch {self.batch}/{self.train.steps_per_epoch})")
 
     def on_epoch_end(self, epoch, logs=None):
+        _sync(self.model)
         logs = logs if logs is not None else {}
-        if self.cfg.model == "cyclegan": logs["val_l1"] = mean_abs_error(self.model, self.val)
+        if self.cfg.model == "cyclegan": logs["val_l1"] = mean_abs_error(self.full(), self.val)
         st, key = self.state, monitor_key(self.cfg)
         rec = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
         st["history"].append(rec)
@@ -297,19 +355,26 @@ class Checkpointer(keras.callbacks.Callback):
         if self.cfg.patience and st["wait"] >= self.cfg.patience:
             st["stopped_early"] = True
             self.model.stop_training = True
-        name = f"epoch-{epoch + 1:04d}.weights.h5"
-        self._save_weights(ck/name)
-        old, st["epoch"], st["weights"] = st.get("weights"), epoch + 1, name
-        with atomic_write(ck/STATE, "w") as f: json.dump(st, f, indent=1)
-        if old and old != name: (ck/old).unlink(missing_ok=True)
+        st["epoch"] = epoch + 1
+        self._checkpoint(f"epoch-{epoch + 1:04d}.weights.h5", batch=0, metrics=None)
         hist = pd.DataFrame(st["history"])
         with atomic_write(self.out/"history.csv", "w") as f: hist.to_csv(f, index=False)
         _save_figure(plot_history(hist, best_epoch=st["best_epoch"] if self.cfg.patience else None)[0], self.out/"learning_curve.png")
         x, y = self.preview
-        _save_figure(preview_grid(x, y, predict(self.model, x, compiled=False), title=f"{self.cfg.model} epoch {epoch + 1}")[0],
+        _save_figure(preview_grid(x, y, predict(self.full(), x, compiled=False), title=f"{self.cfg.model} epoch {epoch + 1}")[0],
                      self.out/"previews"/f"epoch-{epoch + 1:04d}.png")
         log.info(f"epoch {epoch + 1}/{self.cfg.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in rec.items() if k != "epoch")
                  + (" (stopping early)" if st["stopped_early"] else ""))
+
+    def _checkpoint(self, name:str, **progress):
+        "Save weights + optimiser state as `name`, then point state.json at it, then delete the previous weights file."
+        st, ck = self.state, self.out/CHECKPOINT
+        self._save_weights(ck/name)
+        old = st.get("weights")
+        st.update(weights=name, **progress)
+        with atomic_write(ck/STATE, "w") as f: json.dump(st, f, indent=1)
+        if old and old != name: (ck/old).unlink(missing_ok=True)
+        self.saved_at = time.monotonic()
 
     def _save_weights(self, path:Path):
         "Save weights + optimiser state under a temporary name, then rename: never a half-written file at `path`."
@@ -317,6 +382,10 @@ class Checkpointer(keras.callbacks.Callback):
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.weights.h5")
         self.model.save_weights(tmp)
         os.replace(tmp, path)
+
+def _sync(model):
+    "Under JAX, `fit` keeps the variables' values outside the model between steps: put them back before reading them."
+    if keras.backend.backend() == "jax": model.jax_state_sync()
 
 def predict(
     model:keras.Model, # a model taking and returning images
@@ -352,8 +421,9 @@ def _prepare_out(out:Path, run:dict, overwrite:bool) -> dict|None:
             shutil.rmtree(out)
         else:
             old = json.loads((out/RUN).read_text())
-            diffs = [f"{k}: run has {old['config'].get(k)!r}, now {v!r}" for k, v in run["config"].items()
-                     if k != "epochs" and old["config"].get(k) != v]
+            defaults = {f.name: f.default for f in fields(TrainConfig)}   # settings added since the run was made
+            diffs = [f"{k}: run has {old['config'].get(k, defaults.get(k))!r}, now {v!r}" for k, v in run["config"].items()
+                     if k not in RESUMABLE and old["config"].get(k, defaults.get(k)) != v]
             if old["data"]["hash"] != run["data"]["hash"]:
                 diffs.append(f"training data: run used {old['data']['path']} (hash {old['data']['hash']}), now {run['data']['path']} (hash {run['data']['hash']})")
             if diffs:
@@ -388,12 +458,32 @@ def _verbose() -> int:
     return 1 if sys.stdout.isatty() else 0
 
 def _build(cfg:TrainConfig, image_size:int, steps_per_epoch:int):
-    "The compiled model of `cfg`."
+    "The compiled model of `cfg`, built for its training images: whole ones of `image_size`, or crops."
     dtype = dtype_policy(cfg.precision, cfg.model)
     if cfg.model == "cae":
-        return compile_cae(build_cae(image_size, dtype=dtype, **cfg.architecture), loss_scale=cfg.precision == "float16", **cfg.optimizer)
-    m = build_cyclegan(image_size, dtype=dtype, **cfg.architecture)
+        size = None if cfg.crop else image_size   # trained on crops, validated on whole images: any size
+        return compile_cae(build_cae(size, dtype=dtype, **cfg.architecture), loss_scale=cfg.precision == "float16", **cfg.optimizer)
+    m = build_cyclegan(cfg.crop or image_size, dtype=dtype, **cfg.architecture)
     return compile_cyclegan(m, total_steps=cfg.epochs*steps_per_epoch, **cfg.optimizer)
+
+def full_size(
+    cfg:TrainConfig, # the run's settings
+    model:keras.Model, # the model being trained (CAE or CycleGAN)
+    image_size:int, # the side of the store's images
+):
+    "A function returning the translator at `image_size` with `model`'s current weights (the translator itself if it is that size)."
+    net = translator(model)
+    if net.input_shape[1] == image_size: return lambda: net
+    keep = {}
+    def full():
+        if "net" not in keep:
+            dtype, a = dtype_policy(cfg.precision, cfg.model), cfg.architecture
+            keep["net"] = (build_cae(image_size, dtype=dtype, **a) if cfg.model == "cae" else
+                           build_generator(image_size, depth=a.get("depth", 6), filters=a.get("filters", 64),
+                                           max_filters=8*a.get("filters", 64), dtype=dtype, name=net.name))
+        keep["net"].set_weights(net.get_weights())
+        return keep["net"]
+    return full
 
 def _load_checkpoint(model, path:Path, cfg:TrainConfig):
     "Load weights + optimiser state; a clear error if they come from another architecture."
@@ -434,31 +524,37 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
     seed_everything(cfg.seed, keras=True)
     with distribution_scope(cfg.devices) as n_dev:
         if cfg.batch_size % n_dev: raise InputError(f"batch_size {cfg.batch_size} does not split over {n_dev} devices")
-        train_ds = PairDataset(store, split="train", batch_size=cfg.batch_size, seed=cfg.seed, limit=cfg.limit_train,
-                               drop_remainder=n_dev > 1)
         val_ds = PairDataset(store, split="val", batch_size=cfg.batch_size, shuffle=False, limit=cfg.limit_val,
                              drop_remainder=n_dev > 1)
-        m = _build(cfg, store.image_shape[0], len(train_ds))
-        state = state or dict(epoch=0, weights=None, history=[], best_value=None, best_epoch=None, wait=0, stopped_early=False)
+        train_ds = PairDataset(store, split="train", batch_size=cfg.batch_size, seed=cfg.seed, limit=cfg.limit_train,
+                               drop_remainder=n_dev > 1, crop=cfg.crop, augment=cfg.augment)
+        m = _build(cfg, store.image_shape[0], train_ds.steps_per_epoch)
+        full = full_size(cfg, m, store.image_shape[0])
+        state = state or dict(epoch=0, batch=0, weights=None, history=[], best_value=None, best_epoch=None, wait=0, stopped_early=False)
         if state["weights"]:
             _load_checkpoint(m, out/CHECKPOINT/state["weights"], cfg)
-            log.info(f"{out}: resuming after epoch {state['epoch']}")
+            log.info(f"{out}: resuming after epoch {state['epoch']}" + (f", batch {state['batch']}" if state.get("batch") else ""))
         for p in (out/CHECKPOINT).glob(".*.tmp.weights.h5"): p.unlink()   # left by a killed save
         if state["epoch"] < cfg.epochs and not state["stopped_early"]:
             val_rows = val_ds.rows[:cfg.previews]
             preview = (store.read("sdss", val_rows), store.read("des", val_rows))
-            callbacks = [Checkpointer(out, cfg, state, train_ds, val_ds, preview)]
+            callbacks = [Checkpointer(out, cfg, state, train_ds, val_ds, preview, full)]
             if all(importlib.util.find_spec(p) for p in ("tensorflow", "tensorboard")):
                 callbacks.append(keras.callbacks.TensorBoard(str(out/"tensorboard"), write_graph=False))
             else: log.info("no TensorBoard logs: they need the tensorflow and tensorboard packages")
-            m.fit(train_ds, validation_data=val_ds if cfg.model == "cae" else None, epochs=cfg.epochs,
-                  initial_epoch=state["epoch"], shuffle=False, callbacks=callbacks, verbose=_verbose())
+            fit = dict(validation_data=val_ds if cfg.model == "cae" else None, shuffle=False, callbacks=callbacks, verbose=_verbose())
+            if state.get("batch"):   # finish the interrupted epoch first: Keras takes an epoch's length once per `fit`
+                train_ds.set_epoch(state["epoch"], state["batch"])
+                m.fit(train_ds, epochs=state["epoch"] + 1, initial_epoch=state["epoch"], **fit)
+            if state["epoch"] < cfg.epochs and not state["stopped_early"]:
+                train_ds.set_epoch(state["epoch"])
+                m.fit(train_ds, epochs=cfg.epochs, initial_epoch=state["epoch"], **fit)
         if cfg.patience and state["best_epoch"] and state["best_epoch"] != state["epoch"]:
             m.load_weights(out/CHECKPOINT/"best.weights.h5")
             log.info(f"early stopping chose epoch {state['best_epoch']} ({monitor_key(cfg)} {state['best_value']:.4g})")
         meta = _metadata(cfg, store, run, state, m, len(train_ds.rows), len(val_ds.rows))
         tmp = out/f".{FINAL}.{os.getpid()}.tmp.keras"
-        translator(m).save(tmp)
+        full().save(tmp)
         os.replace(tmp, out/FINAL)
     with atomic_write(out/META, "w") as f: json.dump(meta, f, indent=1)
     with atomic_write(out/RUN, "w") as f: json.dump({**run, "status": "complete", "backend": keras.backend.backend()}, f, indent=1)
@@ -471,7 +567,7 @@ def _metadata(cfg, store, run, state, m, n_train, n_val) -> dict:
     chosen = state["best_epoch"] if cfg.patience and state["best_epoch"] else state["epoch"]
     return dict(format="survey2survey-model", format_version=1, model=cfg.model, preset=cfg.preset, seed=cfg.seed,
                 backend=keras.backend.backend(), keras=keras.__version__, survey2survey=survey2survey.__version__,
-                precision=cfg.precision, batch_size=cfg.batch_size,
+                precision=cfg.precision, batch_size=cfg.batch_size, crop=cfg.crop, augment=cfg.augment,
                 input=dict(array="sdss", image_shape=list(store.image_shape), dtype="float32", range=[0.0, 1.0],
                            normalisation="none: the network takes images as stored (float32 in [0, 1], row 0 at the top)"),
                 output=dict(array=cfg.model, range=[0.0, 1.0]),

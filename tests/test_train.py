@@ -68,6 +68,30 @@ def test_sigkill_mid_epoch_then_resume(root, model):
     assert sorted(p.name for p in (run/"checkpoint").iterdir()) == ["epoch-0004.weights.h5", "state.json"]
 
 
+def test_sigkill_at_a_step_then_resume_gives_the_uninterrupted_weights(root):
+    "Crops, symmetries and a checkpoint every 3 steps (4 steps per epoch); killed after step 7, whose last checkpoint is step 6."
+    import keras
+    args = ["cae", "--preset", "efficient", "--data", "toy", "--epochs", "2", "--crop", "16", "--batch-size", "4",
+            "--checkpoint-steps", "3", "--checkpoint-minutes", "0"]
+    ref = subprocess.run(train_cmd(*args, "--out", str(root/"steps-ref")), env=env(root), capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr
+    run = root/"steps-killed"
+    killed = subprocess.run([sys.executable, str(HERE/"train_runner.py"), "train", *args, "--out", str(run)],
+                            env=env(root, S2S_DIE_AT_STEP="7"), capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    state = json.loads((run/"checkpoint"/"state.json").read_text())
+    assert (state["epoch"], state["batch"], state["weights"]) == (1, 2, "step-00000006.weights.h5")
+    assert len(state["history"]) == 1 and not (run/"model.keras").exists()
+    again = subprocess.run(train_cmd(*args, "--out", str(run)), env=env(root), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "resuming after epoch 1, batch 2" in again.stderr
+    # same weights, optimiser state, crops and running means: the resumed run is the uninterrupted one, bit for bit
+    pd.testing.assert_frame_equal(history(run), history(root/"steps-ref"))
+    a, b = (keras.models.load_model(d/"model.keras").get_weights() for d in (run, root/"steps-ref"))
+    assert len(a) == len(b) == 14
+    for x, y in zip(a, b): np.testing.assert_array_equal(x, y)
+
+
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed (pip install -e '.[jax]')")
 def test_jax_backend_trains_and_its_models_load_under_tensorflow(root):
     script = """
