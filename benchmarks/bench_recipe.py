@@ -24,6 +24,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
 
+from recipe_curves import val_loss   # noqa: E402 (beside this script)
+
 
 class Clock:
     "Training time only: wall clock and process CPU time, paused while validating."
@@ -52,10 +54,7 @@ def run_recipe(model, preset, store, a, target=None, writer=None):
     next_val = 0.0
     while True:
         if clock.wall >= next_val*60:
-            net = full()
-            out = np.concatenate([keras.ops.convert_to_numpy(net(xv[i:i + 16], training=False)) for i in range(0, len(xv), 16)])
-            d = out.astype(np.float64) - yv
-            loss = float((d**2).mean() if model == "cae" else np.abs(d).mean())
+            loss = val_loss(model, full(), xv, yv)
             best = min(best, loss)
             row = dict(recipe=preset, step=step, wall_min=clock.wall/60, cpu_min=clock.cpu/60, val=loss)
             print(json.dumps(row), flush=True)
