@@ -239,7 +239,7 @@ def fig2_schematic(
 METRIC_COLUMNS = {"l": "l_mean", "c": "c_mean", "s": "s_mean", "mssim": "mssim"}
 METRIC_SYMBOLS = {"l": "ℓ̄", "c": "c̄", "s": "s̄", "mssim": "MSSIM", "l_mean": "ℓ̄", "c_mean": "c̄", "s_mean": "s̄"}
 STORE_SPLIT = {"external": "external", "pairs": "val"} # the split evaluated in each store
-FLAG_KINDS = ("trail", "cosmic", "bleed", "partial") # `survey2survey.simulate.ARTIFACT_KINDS`
+FLAG_KINDS = ("trail", "cosmic", "bleed", "partial") # `survey2survey.render.ARTIFACT_KINDS`
 
 def _metric_column(m:str) -> str:
     if m in METRIC_COLUMNS: return METRIC_COLUMNS[m]

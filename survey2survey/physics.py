@@ -35,7 +35,7 @@ ZERO_POINT_NMGY = 22.5 # AB magnitude of one nanomaggy
 
 def des_display() -> Display:
     "The display recipe of the simulation's DES pictures (the pictures the models learn to make)."
-    from survey2survey.simulate import SimConfig
+    from survey2survey.scene import SimConfig
     return SimConfig(n_train=1, n_val=0, n_external=0).des_display
 
 def nmgy_to_mag(flux):
@@ -194,7 +194,7 @@ def neighbour_table(
     margin_pix:float=5.0, # keep sources at least this far inside the picture
 ) -> pd.DataFrame:
     "Every neighbouring galaxy and star inside the picture: row, kind, x_pix, y_pix (column, row of the stored picture), mag_r (SDSS r, AB)."
-    from survey2survey.simulate import field_objects
+    from survey2survey.scene import field_objects
     from survey2survey.store import open_store
     s = open_store(resolve_path(store)) if not hasattr(store, "catalogue") else store
     cat = s.catalogue
@@ -340,7 +340,7 @@ _ARTIFACT_SIGN = dict(trail=1, cosmic=1, bleed=1, partial=-1) # partial coverage
 def artifact_excess(
     b:np.ndarray, # (H, W) β of the picture judged
     b_des:np.ndarray, # (H, W) β of the clean DES picture of the same galaxy
-    mask:np.ndarray, # (H, W) the artifact's pixels (`simulate.artifact_mask`)
+    mask:np.ndarray, # (H, W) the artifact's pixels (`render.artifact_mask`)
     kind:str, # the artifact's kind
 ) -> float:
     "Excess light of the artifact over the DES picture inside its mask, Σ_mask max(s (β − β_DES), 0), s = −1 for partial coverage, +1 otherwise."
@@ -351,7 +351,7 @@ def artifact_removal(
     catalogue:pd.DataFrame, # the N catalogue rows (simulated: artifact flags and geometry)
 ) -> pd.DataFrame:
     "One row per flagged SDSS artifact and set: excess light (β·pixels) and removal rate 1 − E_set/E_SDSS (0 for SDSS, 1 for DES)."
-    from survey2survey.simulate import ARTIFACT_KINDS, artifact_mask
+    from survey2survey.render import ARTIFACT_KINDS, artifact_mask
     b = {s: np.asarray(x, np.float64).mean(-1) for s, x in images.items()}
     des_flag = catalogue[[c for c in (f"des_{k}" for k in ARTIFACT_KINDS) if c in catalogue]].any(axis=1).to_numpy()
     rows = []

@@ -32,7 +32,7 @@ from .store import Store, _pid_alive, create_store, open_store, store_hash
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'CHECKPOINT', 'STATE', 'RUN', 'META', 'FINAL',
-           'write_toy_dataset', 'TrainConfig', 'make_config', 'default_dataset', 'find_pairs', 'check_training_store',
+           'write_toy_dataset', 'TrainConfig', 'make_config', 'find_pairs', 'check_training_store',
            'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history', 'monitor_key', 'read_state',
            'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out', 'run_lock', 'translator',
            'train']
@@ -144,14 +144,13 @@ def make_config(
     return replace(cfg, seed=check_seed(cfg.seed))
 
 # %% ../nbs/20_train.ipynb #3be96688
-def default_dataset(preset:str) -> str: return f"sim-{preset}-seed0"
-
 def find_pairs(
     data=None, # dataset name under the data root, or a path (to the dataset or to its `pairs` store)
     preset:str="quick", # used for the default name
 ) -> Store:
-    "The `pairs` store of dataset `data` (default `sim-<preset>-seed0`)."
-    name = data if data is not None else default_dataset(preset)
+    "The `pairs` store of dataset `data` (default the preset's simulation, `simulate.dataset_name(preset)`: `sim-<preset>-seed0`)."
+    from survey2survey.simulate import dataset_name
+    name = data if data is not None else dataset_name(preset)
     path = resolve_path(name)
     if not path.exists():
         how = (f"run `survey2survey simulate --preset {preset}` first, or pass --data DATASET" if data is None else
