@@ -75,8 +75,8 @@ def plot_distributions(
     for name, cat in sets:
         for a, v in zip(ax, (cat.mag_sdss_r, np.log10(cat.hlr_arcsec), cat.z)):
             a.hist(v, bins=25, histtype="step", density=True, color=colour[name], label=name)
-    snr = [("SDSS pairs", pairs, "sdss", "C0"), ("DES pairs", pairs, "des", "C2")] + ([("SDSS external", external, "sdss", "C1")] if external is not None else [])
-    for label, st, arr, c in snr:
+    sets_sn = [("SDSS pairs", pairs, "sdss", "C0"), ("DES pairs", pairs, "des", "C2")] + ([("SDSS external", external, "sdss", "C1")] if external is not None else [])
+    for label, st, arr, c in sets_sn:
         sn = np.concatenate([snr(beta(x)) for _, x in st.iter_chunks(arr)])
         ax[3].hist(sn, bins=25, histtype="step", density=True, color=c, label=label)
     for a, lab in zip(ax, ("SDSS r (AB)", "log10 half-light radius [arcsec]", "redshift", "mean S/N (eq. 7)")): a.set_xlabel(lab)
