@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from .evaluate import PAPER_TABLE2, PAPER_TABLE3
 from .metrics import beta, flux_mag, mean_relative_difference, snr
 from .render import compose
 from .scene import SDSS_BLACK_POINT, SimConfig, make_scene, render_scene, simulate_one
@@ -21,7 +22,9 @@ from .surveys import DES, SDSS
 __all__ = ['PAPER_DES_VS_SDSS', 'des_vs_sdss', 'within_paper', 'scan_black_point', 'plot_calibration', 'validation_metrics']
 
 # %% ../nbs/33_calibration.ipynb #289acd42
-PAPER_DES_VS_SDSS = dict(dF=-32.80e-3, dF_std=9.13e-3, dS=1.224, dS_std=0.779) # Buncher et al. 2021, Tables 2-3 (validation)
+_DES_VS_SDSS_VAL = ("des", "val", "sdss")
+PAPER_DES_VS_SDSS = dict(dF=PAPER_TABLE2[_DES_VS_SDSS_VAL][0]/1e3, dF_std=PAPER_TABLE2[_DES_VS_SDSS_VAL][1]/1e3, # Tables 2-3, validation
+                         dS=PAPER_TABLE3[_DES_VS_SDSS_VAL][0], dS_std=PAPER_TABLE3[_DES_VS_SDSS_VAL][1])
 
 def _flux_mag_and_snr(
     images:np.ndarray, # (N, H, W, 3) pictures
