@@ -332,19 +332,24 @@ def paper_table(
     return t
 
 # %% ../nbs/31_evaluate.ipynb #b08da126
-def _header(t:pd.DataFrame) -> list[tuple]:
-    return [c if isinstance(c, tuple) else (c,) for c in t.columns]
+def _cells(t:pd.DataFrame, floatfmt:str, esc) -> pd.DataFrame:
+    "`t` with float cells formatted and every cell and label passed through `esc`; column groups kept."
+    out = t.map(lambda v: esc(format(v, floatfmt) if isinstance(v, float) else str(v)))
+    out.index = out.index.map(lambda v: esc(str(v)))
+    out.index.name = esc(t.index.name) if t.index.name else None
+    return out
 
 def to_markdown(
     t:pd.DataFrame, # a table (MultiIndex columns are joined with ' · ')
     floatfmt:str=".4g", # format of float cells
+    index:bool=True, # write the index as the first column
 ) -> str:
-    "A Markdown pipe table of `t`, index first."
-    cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
-    head = [str(t.index.name or "")] + [" · ".join(map(str, c)) for c in _header(t)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"]*len(head)) + "|"]
-    lines += ["| " + " | ".join([str(i)] + [cell(v) for v in r]) + " |" for i, r in zip(t.index, t.itertuples(index=False))]
-    return "\n".join(lines) + "\n"
+    "A GitHub-flavoured Markdown table of `t` (pandas' `to_markdown`); `|` in a cell is escaped."
+    esc = lambda s: s.replace("|", "\\|")
+    m = _cells(t, floatfmt, esc)
+    m.columns = [esc(" · ".join(map(str, c)) if isinstance(c, tuple) else str(c)) for c in t.columns]
+    if index: m = m.reset_index(names=m.index.name or "")
+    return m.to_markdown(index=False, disable_numparse=True, tablefmt="github") + "\n"
 
 def _tex(s) -> str:
     s = str(s).replace("\\", r"\textbackslash{}")
@@ -358,24 +363,11 @@ def to_latex(
     caption:str|None=None, # table caption
     floatfmt:str=".4g", # format of float cells
 ) -> str:
-    "A booktabs LaTeX table of `t`, index first."
-    cell = lambda v: format(v, floatfmt) if isinstance(v, float) else v
-    cols = _header(t)
-    lines = [r"\begin{table}", r"\centering"] + ([rf"\caption{{{_tex(caption)}}}"] if caption else [])
-    lines += [r"\begin{tabular}{l" + "c"*len(cols) + "}", r"\toprule"]
-    if len(cols[0]) == 2:
-        groups, k = [], 0
-        while k < len(cols):
-            n = next((m for m in range(k, len(cols)) if cols[m][0] != cols[k][0]), len(cols)) - k
-            groups.append(rf"\multicolumn{{{n}}}{{c}}{{{_tex(cols[k][0])}}}"); k += n
-        lines.append(" & ".join([""] + groups) + r" \\")
-        lines.append(" & ".join([_tex(t.index.name or "")] + [_tex(c[1]) for c in cols]) + r" \\")
-    else:
-        lines.append(" & ".join([_tex(t.index.name or "")] + [_tex(" ".join(map(str, c))) for c in cols]) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join([_tex(i)] + [_tex(cell(v)) for v in r]) + r" \\" for i, r in zip(t.index, t.itertuples(index=False))]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+    "A booktabs LaTeX table of `t`, index first (pandas' `Styler.to_latex`)."
+    return (_cells(t, floatfmt, _tex).style.format_index(_tex, axis=1)
+            .to_latex(caption=_tex(caption) if caption else None, hrules=True, multicol_align="c", environment="table",
+                      position_float="centering", column_format="l" + "c"*t.shape[1]))
+
 
 # %% ../nbs/31_evaluate.ipynb #fcd7ea3d
 @dataclass

@@ -24,7 +24,7 @@ __all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_P
            'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise', 'measure_one', 'measure',
            'truth_table', 'neighbour_table', 'fit_calibration', 'calibrate', 'residuals', 'nmad', 'preservation_table',
            'closer_table', 'plot_residuals', 'artifact_excess', 'artifact_removal', 'neighbour_fluxes',
-           'neighbour_summary', 'artifact_summary', 'physics_report', 'markdown_table', 'save_report']
+           'neighbour_summary', 'artifact_summary', 'physics_report', 'save_report']
 
 # %% ../nbs/32_physics.ipynb #88c0b0d4
 PIXSCALE_ARCSEC = SDSS.pixel_scale_arcsec # every stored picture is on the SDSS grid (DES is resampled onto it)
@@ -457,16 +457,6 @@ def _closed(fig):
     return fig
 
 # %% ../nbs/32_physics.ipynb #4058f1ca
-def markdown_table(
-    t:pd.DataFrame, # the table
-    digits:int=4, # significant digits of floats
-) -> str:
-    "A GitHub-flavoured Markdown table (pandas' `to_markdown` needs `tabulate`, which is not a dependency)."
-    fmt = lambda v: f"{v:.{digits}g}" if isinstance(v, (float, np.floating)) else str(v)
-    lines = ["| " + " | ".join(map(str, t.columns)) + " |", "|" + "---|"*len(t.columns)]
-    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in t.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
 def save_report(
     report:dict, # `physics_report`
     out, # folder to write to
@@ -474,11 +464,12 @@ def save_report(
     "Write the tables (.csv and .md) and the figures (.png and .pdf) of a report; returns the paths."
     from pathlib import Path
     from survey2survey.core import atomic_write
+    from survey2survey.evaluate import to_markdown
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in ("preservation", "closer", "artifacts", "neighbours", "calibration"):
         t = report[name]
-        for ext, text in (("csv", t.to_csv(index=name == "calibration")), ("md", markdown_table(t.reset_index() if name == "calibration" else t))):
+        for ext, text in (("csv", t.to_csv(index=name == "calibration")), ("md", to_markdown(t.reset_index() if name == "calibration" else t, index=False))):
             with atomic_write(out/f"physics_{name}.{ext}", "w") as f: f.write(text)
             paths.append(out/f"physics_{name}.{ext}")
     for q, fig in report["figures"].items():
