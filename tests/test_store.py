@@ -96,6 +96,17 @@ def test_a_live_writer_locks_the_store(tmp_path):
         proc.kill(); proc.wait()
 
 
+def test_a_lock_left_empty_or_garbled_is_taken_over(tmp_path, reference):
+    "A writer killed while creating its lock, or a damaged disk, must not lock the store for ever (pid -1 once read as alive)."
+    import shutil, socket
+    shutil.copytree(reference, tmp_path/"toy")
+    for text in ("", "{", "garbage", '{"pid": -1, "host": "%s"}' % socket.gethostname()):
+        (tmp_path/"toy"/LOCK).write_text(text)
+        with create_store(tmp_path/"toy", n=70, image_size=24, chunk_size=8, attrs=dict(preset="toy", seed=7)) as w:
+            assert json.loads((tmp_path/"toy"/LOCK).read_text())["pid"] == os.getpid()
+        assert not (tmp_path/"toy"/LOCK).exists()
+
+
 def test_overwrite_replaces_a_store_but_never_a_foreign_folder(tmp_path, reference):
     import shutil
     shutil.copytree(reference, tmp_path/"toy")
