@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 
 from .core import InputError, S2SError, atomic_write, check_seed, data_root, file_hash, get_logger, resolve_path
+from .report import OUTPUTS, write_report
 
 # %% auto #0
-__all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'OUTPUTS', 'NOTEBOOKS_ENV',
+__all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'NOTEBOOKS_ENV',
            'check_preset', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
            'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table', 'notebooks_dir',
            'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell', 'check_manifest',
@@ -178,17 +179,6 @@ def _evaluate(dataset:Path) -> str:
 # %% ../nbs/70_reproduce.ipynb #2817386e
 FIGURE_EXTS = ("png", "pdf")
 TABLE_EXTS = ("md", "tex", "csv")
-OUTPUTS = {  # notebook stem -> (figures, tables) it writes
-    "91_samples": (("fig1", "fig2"), ("table1",)),
-    "92_grids": (("fig3", "fig4"), ()),
-    "93_flux_snr": (("fig5", "fig6"), ("table2", "table3")),
-    "94_profiles": (("fig7",), ()),
-    "95_ssim": (("fig8", "fig9", "fig10", "fig11"), ()),
-    "96_artifacts": (("fig12", "fig13"), ("table12", "table13", "flags")),
-    "97_fidelity": (tuple(f"physics_{q}" for q in ("mag_beta", "mag_g", "mag_r", "mag_i", "g_r", "r_i", "log_hlr", "ellipticity", "pa_deg")),
-                    ("physics_preservation", "physics_closer", "physics_artifacts", "physics_neighbours")),
-}
-
 def expected_files(
     stem:str|None=None, # one notebook's files; default every notebook's
 ) -> list[str]:
@@ -345,7 +335,6 @@ def reproduce(
         _write_steps(out, inp, steps)
     check_manifest(out)
     if report:
-        from survey2survey.report import write_report
         run_step(steps, "report", lambda: False, lambda: str(write_report(out, inp.dataset, steps=steps, preset=preset)))
         _write_steps(out, inp, steps)
     say(f"{out}: done in {time.perf_counter() - t0:.1f} s")

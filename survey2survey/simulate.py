@@ -62,13 +62,13 @@ def _plan(config:SimConfig) -> list:
 def _check_existing(root:Path, plan:list, attrs:dict, overwrite:bool):
     "Refuse, before writing anything, to write into a dataset folder whose stores hold another simulation."
     import shutil
-    from survey2survey.store import MANIFEST, _is_store_dir
+    from survey2survey.store import MANIFEST, is_store_dir
     if root.exists() and not root.is_dir(): raise InputError(f"{root} exists and is not a folder; choose another --out")
     sizes = {name: n for name, n, _ in plan}
     for name in SETS:
         p = root/name
         if not (p/MANIFEST).exists():
-            if name in sizes and p.exists() and any(p.iterdir()) and not _is_store_dir(p):
+            if name in sizes and p.exists() and any(p.iterdir()) and not is_store_dir(p):
                 raise StoreValidationError(p, "the folder exists and is not a survey2survey store", fix="choose another --out")
             continue
         try: spec = json.loads((p/MANIFEST).read_text())["spec"]

@@ -25,10 +25,11 @@ import pandas as pd
 import survey2survey
 from .cae import build_cae, compile_cae
 from .core import (MODEL_FILE, MODEL_META, InputError, PROGRESS_ENV, StoreNotFoundError, StoreValidationError,
-                                atomic_write, check_seed, child_rng, data_root, get_logger, resolve_path, seed_everything)
+                                acquire_lock, atomic_write, check_seed, child_rng, data_root, get_logger, release_lock,
+                                resolve_path, seed_everything)
 from .cyclegan import build_cyclegan, compile_cyclegan
 from .loader import PairDataset
-from .store import Store, _pid_alive, create_store, open_store, store_hash
+from .store import Store, create_store, open_store, store_hash
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'CHECKPOINT', 'STATE', 'RUN', 'META', 'FINAL',
@@ -366,20 +367,13 @@ def _prepare_out(out:Path, run:dict, overwrite:bool) -> dict|None:
 @contextmanager
 def run_lock(out:Path):
     "Hold the run folder `out` for this process."
-    lock, me = out.parent/f".{out.name}.lock", dict(pid=os.getpid(), host=socket.gethostname())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY); break
-        except FileExistsError:
-            try: other = json.loads(lock.read_text())
-            except (OSError, ValueError): other = {}
-            if other.get("host") not in (None, me["host"]) or _pid_alive(int(other.get("pid", -1))):
-                raise InputError(f"{out} is being trained by process {other.get('pid')} on {other.get('host')}; "
-                                 f"wait for it, or delete {lock} if that process is gone") from None
-            lock.unlink(missing_ok=True)
-    with os.fdopen(fd, "w") as f: json.dump(me, f)
+    lock = out.parent/f".{out.name}.lock"
+    other = acquire_lock(lock)
+    if other is not None:
+        raise InputError(f"{out} is being trained by process {other['pid']} on {other['host']}; "
+                         f"wait for it, or delete {lock} if that process is gone")
     try: yield
-    finally: lock.unlink(missing_ok=True)
+    finally: release_lock(lock)
 
 # %% ../nbs/20_train.ipynb #d7fd9370
 def _verbose() -> int:

@@ -31,7 +31,7 @@ from PIL import Image
 from scipy import ndimage
 
 from survey2survey.surveys import Display, lupton_rgb
-from survey2survey.catalogues import RecordingTransport, Response, Transport, UrllibTransport, fixtures_dir
+from survey2survey.http import RecordingTransport, Response, Transport, UrllibTransport, fixtures_dir
 from survey2survey.cutouts import DESaccess, Downloader, Hips2Fits, tan_wcs
 from survey2survey.fetch import record_fixtures
 
