@@ -445,6 +445,7 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
             log.info(f"{out}: resuming after epoch {state['epoch']}")
         for p in (out/CHECKPOINT).glob(".*.tmp.weights.h5"): p.unlink()   # left by a killed save
         if state["epoch"] < cfg.epochs and not state["stopped_early"]:
+            for ds in (train_ds, val_ds): ds.check_finite()   # a NaN/inf image stops the run before the network sees it
             val_rows = val_ds.rows[:cfg.previews]
             preview = (store.read("sdss", val_rows), store.read("des", val_rows))
             callbacks = [Checkpointer(out, cfg, state, train_ds, val_ds, preview)]

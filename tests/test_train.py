@@ -125,3 +125,18 @@ def test_data_parallel_jax(root):
 def test_unknown_backend_is_a_clear_error(root, cmd):
     r = subprocess.run([str(BIN/"survey2survey"), *cmd], env=env(root, KERAS_BACKEND="theano"), capture_output=True, text=True)
     assert r.returncode == 2 and "KERAS_BACKEND='theano' is not a Keras backend" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_nonfinite_training_image_is_a_clear_error(root, tmp_path):
+    "A pair store damaged behind its writer's back (a NaN image) stops `train` before the first epoch, naming the store and the row."
+    import shutil
+    from survey2survey.core import StoreValidationError
+    from survey2survey.store import damage_images
+    from survey2survey.train import train
+    shutil.copytree(root/"toy", tmp_path/"toy")
+    damage_images(tmp_path/"toy"/"pairs", "sdss", [5])
+    with pytest.raises(StoreValidationError, match=rf"{tmp_path/'toy'/'pairs'}, sdss: image\(s\) 5 have NaN/inf pixels"):
+        train("cae", "smoke", data=str(tmp_path/"toy"), out=tmp_path/"run")
+    assert not (tmp_path/"run"/"checkpoint").exists()
+    damage_images(tmp_path/"toy"/"pairs", "sdss", [5], value=0.5)   # repaired (other data: a new run)
+    assert train("cae", "smoke", data=str(tmp_path/"toy"), out=tmp_path/"run", overwrite=True)["epochs"]["run"] == 2
