@@ -356,7 +356,7 @@ def _cmd_reproduce(args, out=None):
     from survey2survey.reproduce import reproduce
     out = out or sys.stdout
     folder = reproduce(args.preset, data=args.data, out=args.out, seed=args.seed, notebooks=args.notebooks,
-                       force=args.force, timeout=args.timeout)
+                       force=args.force, timeout=args.timeout, retrain=args.retrain)
     print(f"report: {folder/'index.md'} and {folder/'index.html'}", file=out)
     return 0
 
@@ -372,6 +372,8 @@ def _add_reproduce(sub):
     q.add_argument("--out", metavar="DIR", help="output folder, e.g. reports/NAME (default: <data root>/reports/<preset>-seed<N>)")
     q.add_argument("--seed", type=int, default=0, help="seed of the simulation and the training runs (default: 0)")
     q.add_argument("--force", action="store_true", help="rerun the figure notebooks even if their outputs are complete")
+    q.add_argument("--retrain", action="store_true",
+                   help="retrain a model whose run folder holds another run (other training data or settings) instead of stopping")
     q.add_argument("--notebooks", metavar="DIR", help="folder of the figure notebooks (default: the clone's nbs/)")
     q.add_argument("--timeout", type=int, metavar="S", help="seconds per notebook cell (default: none)")
     q.set_defaults(func=_cmd_reproduce)

@@ -420,7 +420,8 @@ def train(
     store = find_pairs(data, preset)
     check_training_store(store, cfg)
     out = Path(out).absolute() if out is not None else default_out(cfg)
-    run = dict(config=cfg.to_json(), data=dict(path=str(store.path), hash=store_hash(store)))
+    run = dict(config=cfg.to_json(), data=dict(path=str(store.path), hash=store_hash(store)),
+               preset_config=make_config(model, preset, seed=cfg.seed).to_json())
     with run_lock(out): return _train(cfg, store, out, run, _prepare_out(out, run, overwrite))
 
 def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> dict:

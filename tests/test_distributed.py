@@ -80,11 +80,12 @@ def check_flagged(path, reference):
     assert y[~FLAGGED].tobytes() == reference[~FLAGGED].tobytes()
 
 
-def test_identical_to_single_process(root, caplog):
+def test_identical_to_single_process(root, caplog, monkeypatch):
     """Translate and evaluate on 2 worker processes: bitwise equal to one process with the same TensorFlow threads
     (and equal to float32 rounding to one with TensorFlow's default threads); the model loaded once per worker,
     never in the client. Damaged input images (NaN, inf) give flagged NaN rows on both paths, whatever the CPU makes
     of NaN, and the other rows are those of the undamaged translation, bit for bit."""
+    from survey2survey.core import get_logger
     from survey2survey.evaluate import load_evaluation
     from survey2survey.translate import translate
     model = root/"models"/"cae-smoke-seed0"
@@ -109,6 +110,7 @@ def test_identical_to_single_process(root, caplog):
         pd.testing.assert_frame_equal(getattr(a, t), getattr(b, t), check_exact=True)
     assert "5 of 32 input images have NaN/inf pixels" in err, err[-3000:]
     check_flagged(root/"n-rec", x)
+    monkeypatch.setattr(get_logger(), "propagate", True)   # the package's logger writes to stderr only: let caplog see it
     check_flagged(translate(model, root/"n"/"external", output=root/"n-one").path, default_threads)
     assert "5 of 32 input images have NaN/inf pixels: not translated" in caplog.text
 

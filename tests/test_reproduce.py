@@ -97,3 +97,23 @@ def test_report_numbers(run):
         g = pairs[(pairs.split == "val") & (pairs.comparison == f"{model}/sdss")]
         assert f"mean ΔF = {g.delta_flux.mean():.3g}" in text
     assert checked == 12
+
+
+def test_model_reused_only_for_its_data(run, tmp_path, monkeypatch):
+    """A finished model is reused for the data it was trained on; in the same folder, other data (as `train cae
+    --preset smoke --data OTHER` would leave it) stop the reproduction, naming the folder, the difference and the fix."""
+    from survey2survey.core import InputError
+    from survey2survey.reproduce import ensure
+    from survey2survey.store import damage_images
+    steps = json.loads((run/"steps.json").read_text())
+    dataset, root = Path(steps["dataset"]), tmp_path/"root"
+    shutil.copytree(dataset, root/dataset.name)
+    for p in steps["models"].values(): shutil.copytree(p, root/"models"/Path(p).name)
+    monkeypatch.setenv("SURVEY2SURVEY_DATA", str(root))
+    same = {s["step"]: s["status"] for s in ensure("smoke").steps}
+    assert same["train cae"] == same["train cyclegan"] == same["translate cae external"] == "skipped", same
+    damage_images(root/dataset.name/"pairs", "des", [0], value=0.5)   # other training data, same dataset folder
+    with pytest.raises(InputError, match=rf"{root/'models'/'cae-smoke-seed0'} holds a cae run that this reproduction cannot reuse "
+                       rf"\(training data: run used {dataset/'pairs'} \(hash \w+\), this reproduction {root/dataset.name/'pairs'} .*"
+                       r"Rerun with --retrain"):
+        ensure("smoke")
