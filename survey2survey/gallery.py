@@ -61,7 +61,7 @@ def dataset_images(
     models=("cae", "cyclegan"), # reconstructions to read from `<model>-<store>`
 ) -> dict:
     "`{'sdss': (n, H, W, 3), 'des': ... (pairs only), model: ...}` for `rows` of `store`."
-    folder = datasetdataset_folder(dataset)
+    folder = dataset_folder(dataset)
     src = open_store(folder/store)
     rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
     out = {a: src.read(a, rows) for a in ("sdss", "des") if a in src}
@@ -137,7 +137,7 @@ def fig1_samples(
     seed:int=0, # which validation galaxies
 ):
     "Paper Fig 1: DES (top row) and SDSS (bottom row) images of `n` random validation galaxies; returns `(fig, axes)`."
-    src = open_store(datasetdataset_folder(dataset)/"pairs")
+    src = open_store(dataset_folder(dataset)/"pairs")
     rows = _pick(src, "val", n, seed, None)
     im = dataset_images(dataset, "pairs", rows, models=())
     return image_grid([("DES", im["des"], set_colour("des")), ("SDSS", im["sdss"], set_colour("sdss"))],
@@ -271,7 +271,7 @@ def artifact_highlights(
 ) -> pd.DataFrame:
     "The `n` images of lowest reconstruction/SDSS metric per model and metric, with their artifact flags."
     from survey2survey.evaluate import load_evaluation
-    split, folder = _split(store), datasetdataset_folder(dataset)
+    split, folder = _split(store), dataset_folder(dataset)
     pairs = load_evaluation(folder).pairs
     cat = open_store(folder/store).catalogue
     flags = flag_columns(cat)
@@ -298,7 +298,7 @@ def flag_recovery(
 ) -> pd.DataFrame:
     """Per artifact kind (and `any`): selected images that carry it vs its base rate among the images of the
     evaluated split, and the enrichment (selected fraction / base rate). NaN where the store has no flags."""
-    split, folder = _split(store), datasetdataset_folder(dataset)
+    split, folder = _split(store), dataset_folder(dataset)
     src = open_store(folder/store)
     cat, pool = src.catalogue, src.indices(split)
     rows = np.unique(selection["row"].to_numpy().astype(np.int64)) if len(selection) else np.array([], np.int64)
@@ -328,7 +328,7 @@ def highlight_figure(
     "Paper Figs 12/13: the selected images, SDSS (and DES), each reconstruction, metric values and flags; returns `(fig, axes)`."
     _split(store)
     if not len(selection): raise InputError("the selection is empty")
-    folder = datasetdataset_folder(dataset)
+    folder = dataset_folder(dataset)
     src = open_store(folder/store)
     rows = list(dict.fromkeys(selection["row"].astype(int).tolist()))[:int(max_images)]
     models = list(dict.fromkeys(selection["model"]))
