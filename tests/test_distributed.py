@@ -32,15 +32,16 @@ def root(tmp_path_factory):
     from survey2survey.evaluate import evaluate
     from survey2survey.train import train, write_toy_dataset
     r = tmp_path_factory.mktemp("root")
-    os.environ["SURVEY2SURVEY_DATA"] = str(r)
-    write_toy_dataset(r/"toy", n_train=8, n_val=4, n_external=N_EXT, chunk_size=CHUNK)
-    train("cae", "smoke", data="toy")
-    for s in ("external", "pairs"): shutil.copytree(r/"toy"/s, r/"ref"/s)
-    t = subprocess.run([str(BIN/"survey2survey"), "translate", "--model", "cae-smoke-seed0", "--input", str(r/"ref"/"external")],
-                       env=env(r, **ONE_THREAD), capture_output=True, text=True)
-    assert t.returncode == 0, t.stderr[-3000:]
-    evaluate(r/"ref", out=r/"ref-eval", bootstrap=20, r_max_pix=10)
-    return r
+    with pytest.MonkeyPatch.context() as mp:   # this module's data root, for its tests only
+        mp.setenv("SURVEY2SURVEY_DATA", str(r))
+        write_toy_dataset(r/"toy", n_train=8, n_val=4, n_external=N_EXT, chunk_size=CHUNK)
+        train("cae", "smoke", data="toy")
+        for s in ("external", "pairs"): shutil.copytree(r/"toy"/s, r/"ref"/s)
+        t = subprocess.run([str(BIN/"survey2survey"), "translate", "--model", "cae-smoke-seed0", "--input", str(r/"ref"/"external")],
+                           env=env(r, **ONE_THREAD), capture_output=True, text=True)
+        assert t.returncode == 0, t.stderr[-3000:]
+        evaluate(r/"ref", out=r/"ref-eval", bootstrap=20, r_max_pix=10)
+        yield r
 
 
 def images(path, name="cae"):

@@ -3,6 +3,7 @@
 Cells carrying a flag from `tst_flags` in pyproject.toml (`notest slow net gpu`) are
 skipped unless the flag is forced with `pytest --flags "slow"`.
 """
+import re
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,25 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT/"nbs").glob("*.ipynb") if not p.name.startswith(("_", ".")))
 
 
-def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 4, NOTEBOOKS
+def readme_notebooks() -> dict:
+    "The README's table of notebooks: stem (or number, for the `91`-`97` row) -> the module it names (`None` for `—`)."
+    rows = re.findall(r"^\| `(\d\d(?:_\w+)?)`(?:–`(\d\d)`)? \| (`survey2survey\.\w+`|—) \|", (ROOT/"README.md").read_text(), re.M)
+    out = {}
+    for first, last, module in rows:
+        module = module.strip("`") if module != "—" else None
+        for n in (range(int(first), int(last) + 1) if last else [first]): out[str(n)] = module
+    return out
+
+
+def test_notebooks_are_those_the_readme_lists():
+    "Every notebook is in the README's table (and found here), and exports the module the table names."
+    table = readme_notebooks()
+    stems = {p.stem for p in NOTEBOOKS if p.stem != "index"}
+    assert {s if s in table else s[:2] for s in stems} == set(table), (sorted(stems), sorted(table))
+    assert len(stems) == len(table), "one notebook per row (a range row: one per number)"
+    for p in NOTEBOOKS:
+        exp = re.search(r"#\| default_exp (\w+)", p.read_text())
+        if p.stem != "index": assert table.get(p.stem, table.get(p.stem[:2])) == (exp and f"survey2survey.{exp[1]}"), p.name
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
