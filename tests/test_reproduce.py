@@ -1,7 +1,9 @@
 """The reproduction driver on the smoke preset: the manifest, skipping, a broken notebook, the report's numbers.
 
-One smoke reproduction (module-scoped) is shared by the tests; the smoke inputs (dataset,
-models, evaluation) are reused from the session's data root when a notebook made them.
+One smoke reproduction (module-scoped) is shared by the tests. It goes to the default output
+folder in the session's data root, so what is already there for the same inputs is reused: the
+dataset, models and evaluation (`ensure`) and the figure notebooks that `70_reproduce` and
+`tests/test_notebooks.py` ran (`figure_step`: each notebook is executed once per session).
 """
 import json
 import re
@@ -19,9 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")/"smoke"
-    return reproduce("smoke", out=out, notebooks=ROOT/"nbs")
+def run():
+    return reproduce("smoke", notebooks=ROOT/"nbs")
 
 
 def test_manifest(run):
