@@ -21,8 +21,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['DATA_ENV', 'PROGRESS_ENV', 'MODEL_FILE', 'MODEL_META', 'KERAS_BACKENDS', 'S2SError', 'InputError', 'StoreError',
            'StoreNotFoundError', 'IncompleteStoreError', 'StoreValidationError', 'data_root', 'resolve_path', 'env_set',
-           'data_root_set', 'get_logger', 'set_verbosity', 'check_seed', 'seed_everything', 'child_rng', 'progress',
-           'atomic_write', 'file_hash', 'keras_backend']
+           'data_root_set', 'env_restore', 'get_logger', 'set_verbosity', 'check_seed', 'seed_everything', 'child_rng',
+           'progress', 'atomic_write', 'file_hash', 'keras_backend']
 
 # %% ../nbs/00_core.ipynb #2c127abf
 class S2SError(Exception):
@@ -101,6 +101,14 @@ def data_root_set(
 ) -> env_set:
     "Point `data_root()` at `path`; the previous data root comes back on `restore()`."
     return env_set(**{DATA_ENV: str(Path(path).expanduser().absolute())})
+
+def env_restore(
+    before:dict, # `dict(os.environ)`, taken earlier
+) -> list[str]:
+    "Put the environment back as it was in `before`, for code that sets variables it does not name (Dask's nannies); returns the names changed."
+    changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))
+    env_set(**{k: before.get(k) for k in changed})
+    return changed
 
 # %% ../nbs/00_core.ipynb #1a1cbe4c
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"

@@ -40,15 +40,20 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=f"flag `{flag}` not forced (use --flags {flag})"))
 
 
+# Set by TensorFlow (and the libraries it loads) when first imported, in whatever test that happens: not a leak.
+IMPORT_SIDE_EFFECTS = ("TF2_BEHAVIOR", "TPU_ML_PLATFORM", "TPU_ML_PLATFORM_VERSION", "TPU_SKIP_MDS_QUERY", "HDF5_PLUGIN_PATH",
+                       "ENABLE_RUNTIME_UPTIME_TELEMETRY")
+
+
 @pytest.fixture(autouse=True)
 def restored_environment():
     "Fail a test (or notebook) that changes environment variables or the current folder and does not restore them."
+    from survey2survey.core import env_restore
     env, cwd = dict(os.environ), os.getcwd()
     yield
-    changed = sorted(k for k in set(env) | set(os.environ) if env.get(k) != os.environ.get(k) and k != "PYTEST_CURRENT_TEST")
+    for k in (*IMPORT_SIDE_EFFECTS, "PYTEST_CURRENT_TEST"):   # (pytest's own is set for each phase)
+        if k in os.environ: env[k] = os.environ[k]
+    changed = env_restore(env)   # put everything back first, so that one leak does not fail later tests
     moved = os.getcwd() != cwd
-    for k in changed:   # put everything back first, so that one leak does not fail later tests
-        if env.get(k) is None: del os.environ[k]
-        else: os.environ[k] = env[k]
     os.chdir(cwd)
     assert not changed and not moved, f"the test left changed: {', '.join(changed + (['the current folder'] if moved else []))}"

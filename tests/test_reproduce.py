@@ -63,8 +63,10 @@ def test_broken_notebook(run, tmp_path):
     params = nbformat.v4.new_code_cell('preset = "smoke"\ndata = None\nseed = 0\nout = None')
     params.metadata["tags"] = ["parameters"]
     nbformat.write(_notebook([params, nbformat.v4.new_code_cell("x = 1")]), nbs/"90_fine.ipynb")
-    broken = nbformat.read(ROOT/"nbs"/"94_profiles.ipynb", as_version=4)
-    broken.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("deliberately broken")'))
+    # a 94_profiles that saves its figure, as the real one does, and then fails
+    draw = nbformat.v4.new_code_cell('import matplotlib.pyplot as plt\nfrom survey2survey.reproduce import ensure, save_figure\n'
+                                     'inp = ensure(preset, data, seed)\nsave_figure(plt.figure(), out, "fig7")')
+    broken = _notebook([params, nbformat.v4.new_markdown_cell("# Fig 7"), draw, nbformat.v4.new_code_cell('raise RuntimeError("deliberately broken")')])
     nbformat.write(broken, nbs/"94_profiles.ipynb")
     cell = len(broken.cells) - 1
     with pytest.raises(NotebookError, match=rf"notebook 94_profiles\.ipynb failed in cell {cell} \(In \[\d+\]\): RuntimeError: "
