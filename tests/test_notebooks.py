@@ -19,7 +19,7 @@ NOTEBOOKS = sorted(p for p in (ROOT/"nbs").glob("*.ipynb") if not p.name.startsw
 
 def readme_notebooks() -> dict:
     "The README's table of notebooks: stem (or number, for the `91`-`97` row) -> the module it names (`None` for `—`)."
-    rows = re.findall(r"^\| `(\d\d(?:_\w+)?)`(?:–`(\d\d)`)? \| (`survey2survey\.\w+`|—) \|", (ROOT/"README.md").read_text(), re.M)
+    rows = re.findall(r"^\| `(\d\d[a-z]?(?:_\w+)?)`(?:–`(\d\d)`)? \| (`survey2survey\.\w+`|—) \|", (ROOT/"README.md").read_text(), re.M)
     out = {}
     for first, last, module in rows:
         module = module.strip("`") if module != "—" else None
