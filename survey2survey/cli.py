@@ -16,7 +16,7 @@ import traceback
 from importlib import metadata
 
 import survey2survey
-from .core import DATA_ENV, S2SError, data_root, get_logger, keras_backend, resolve_path, set_verbosity
+from .core import DATA_ENV, S2SError, data_root, data_root_set, env_set, get_logger, keras_backend, resolve_path, set_verbosity
 
 # %% auto #0
 __all__ = ['command', 'build_parser', 'main', 'package_versions', 'keras_devices', 'environment_info']
@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `survey2survey` console script."
     args = build_parser().parse_args(argv)
-    if args.data_root: os.environ[DATA_ENV] = str(resolve_path(args.data_root))
     set_verbosity("DEBUG" if args.verbose else "WARNING" if args.quiet else "INFO")
+    root = data_root_set(resolve_path(args.data_root)) if args.data_root else env_set()   # restored on return: in-process calls do not leak it
     try: return args.func(args) or 0
     except S2SError as e:
         if args.verbose: traceback.print_exc()
@@ -60,6 +60,7 @@ def main(argv:list[str]|None=None) -> int:
     except KeyboardInterrupt:
         print(f"survey2survey {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    finally: root.restore()
 
 # %% ../nbs/80_cli.ipynb #bd127c70
 _PACKAGES = ("numpy", "scipy", "pandas", "zarr", "dask", "keras", "tensorflow", "tensorflow-cpu", "jax",

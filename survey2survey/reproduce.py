@@ -25,7 +25,7 @@ __all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EX
            'check_preset', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
            'run_differences', 'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table',
            'notebooks_dir', 'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell',
-           'check_manifest', 'reproduce']
+           'check_manifest', 'figure_step', 'reproduce']
 
 # %% ../nbs/70_reproduce.ipynb #e7caeaf6
 log = get_logger("reproduce")
@@ -326,6 +326,28 @@ def check_manifest(
     if missing: raise InputError(f"{out}: {len(missing)} expected file(s) missing: {', '.join(missing[:10])}")
     return m
 
+def figure_step(
+    nb:Path, # a figure notebook
+    out:Path, # the output folder
+    inp:Inputs, # what `ensure` returned: the notebook's inputs
+    steps:list|None=None, # the list to record the step in
+    force:bool=False, # run it even if it is done
+    timeout:int|None=None, # seconds per cell (default: none)
+) -> dict:
+    "Run `nb` into `out` unless its done-marker holds the inputs' fingerprint and its files exist; returns the step's record."
+    out = Path(out)
+    fp, marker = inp.fingerprint(), out/"notebooks"/f".{nb.stem}.done"
+    files = expected_files(nb.stem) if nb.stem in OUTPUTS else [f"notebooks/{nb.name}"]
+    params = dict(preset=inp.preset, data=str(inp.dataset), seed=inp.seed, out=str(out))   # the dataset itself: notebooks need not know SIZES
+    def done():
+        return not force and (_json(marker) or {}).get("fingerprint") == fp and all((out/f).exists() for f in files)
+    def execute():
+        marker.unlink(missing_ok=True)
+        t = time.perf_counter()
+        run_notebook(nb, out, params, timeout)
+        with atomic_write(marker, "w") as f: json.dump(dict(fingerprint=fp, seconds=round(time.perf_counter() - t, 3)), f)
+    return run_step([] if steps is None else steps, f"notebook {nb.stem}", done, execute)
+
 def reproduce(
     preset:str="smoke", # `smoke`, `quick` or `paper`
     data=None, # a dataset to use instead of the preset's simulation
@@ -343,21 +365,9 @@ def reproduce(
     inp = ensure(preset, data, seed, retrain=retrain)
     out = Path(out).absolute() if out is not None else default_out(inp, data)
     out.mkdir(parents=True, exist_ok=True)
-    fp = inp.fingerprint()
-    params = dict(preset=preset, data=str(inp.dataset), seed=int(seed), out=str(out))   # the dataset itself: notebooks need not know SIZES
     steps = list(inp.steps)
     try:
-        for nb in nbs:
-            marker = out/"notebooks"/f".{nb.stem}.done"
-            files = expected_files(nb.stem) if nb.stem in OUTPUTS else [f"notebooks/{nb.name}"]
-            def done(marker=marker, files=files):
-                return not force and (_json(marker) or {}).get("fingerprint") == fp and all((out/f).exists() for f in files)
-            def execute(nb=nb, marker=marker):
-                marker.unlink(missing_ok=True)
-                t = time.perf_counter()
-                run_notebook(nb, out, params, timeout)
-                with atomic_write(marker, "w") as f: json.dump(dict(fingerprint=fp, seconds=round(time.perf_counter() - t, 3)), f)
-            run_step(steps, f"notebook {nb.stem}", done, execute)
+        for nb in nbs: figure_step(nb, out, inp, steps, force=force, timeout=timeout)
     finally:
         _write_steps(out, inp, steps)
     check_manifest(out)

@@ -33,15 +33,16 @@ def root(tmp_path_factory):
     from survey2survey.evaluate import evaluate
     from survey2survey.train import train, write_toy_dataset
     r = tmp_path_factory.mktemp("root")
-    os.environ["SURVEY2SURVEY_DATA"] = str(r)
-    write_toy_dataset(r/"toy", n_train=8, n_val=4, n_external=N_EXT, chunk_size=CHUNK)
-    train("cae", "smoke", data="toy")
-    for s in ("external", "pairs"): shutil.copytree(r/"toy"/s, r/"ref"/s)
-    t = subprocess.run([str(BIN/"survey2survey"), "translate", "--model", "cae-smoke-seed0", "--input", str(r/"ref"/"external")],
-                       env=env(r, **ONE_THREAD), capture_output=True, text=True)
-    assert t.returncode == 0, t.stderr[-3000:]
-    evaluate(r/"ref", out=r/"ref-eval", bootstrap=20, r_max_pix=10)
-    return r
+    with pytest.MonkeyPatch.context() as mp:   # this module's data root, for its tests only
+        mp.setenv("SURVEY2SURVEY_DATA", str(r))
+        write_toy_dataset(r/"toy", n_train=8, n_val=4, n_external=N_EXT, chunk_size=CHUNK)
+        train("cae", "smoke", data="toy")
+        for s in ("external", "pairs"): shutil.copytree(r/"toy"/s, r/"ref"/s)
+        t = subprocess.run([str(BIN/"survey2survey"), "translate", "--model", "cae-smoke-seed0", "--input", str(r/"ref"/"external")],
+                           env=env(r, **ONE_THREAD), capture_output=True, text=True)
+        assert t.returncode == 0, t.stderr[-3000:]
+        evaluate(r/"ref", out=r/"ref-eval", bootstrap=20, r_max_pix=10)
+        yield r
 
 
 def images(path, name="cae"):
@@ -49,8 +50,8 @@ def images(path, name="cae"):
     return open_store(path).read(name, slice(None))
 
 
-def runner(root, *steps, slow=0.0, **kw):
-    return subprocess.Popen([sys.executable, str(HERE/"dask_runner.py"), str(root), *steps, "--slow", str(slow)],
+def runner(root, *steps, options=(), **kw):
+    return subprocess.Popen([sys.executable, str(HERE/"dask_runner.py"), str(root), *steps, *options],
                             env=env(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -149,22 +150,23 @@ def _wait_for_records(store, k, proc, timeout=180):
         time.sleep(0.05)
 
 
-def test_lost_worker_then_killed_run_resumes(root):
+def test_lost_worker_then_killed_run_resumes(root, tmp_path):
     """SIGKILL one worker mid-run: the run goes on; then SIGKILL the whole run: finished chunks stay, none is
     half-written, and the rerun computes only the missing chunks; the result equals the reference bit for bit."""
-    model, out, n_chunks = root/"models"/"cae-smoke-seed0", root/"killed", N_EXT//CHUNK
-    proc = runner(root, f"translate:{model}:{root/'toy'/'external'}:{out}", slow=0.4, start_new_session=True)
+    model, out, n_chunks, gate = root/"models"/"cae-smoke-seed0", root/"killed", N_EXT//CHUNK, tmp_path/"gate"
+    proc = runner(root, f"translate:{model}:{root/'toy'/'external'}:{out}", options=("--gate", str(gate), "--stall-from", "5"),
+                  start_new_session=True)
     try:
         pids = json.loads(proc.stdout.readline().split(" ", 1)[1])
-        _wait_for_records(out, 1, proc)
+        _wait_for_records(out, 1, proc)      # chunk 0; the others are held
         os.kill(pids[0], signal.SIGKILL)     # a lost worker: Dask reruns its task on the other one
-        _wait_for_records(out, 3, proc)      # the run goes on
+        gate.touch()
+        _wait_for_records(out, 5, proc)      # the run goes on, up to chunk 4; chunks 5-7 are held for good
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # a killed run
         proc.wait()
-    time.sleep(0.5)
     done = _records(out)
-    assert 3 <= len(done) < n_chunks
+    assert sorted(done) == [f"chunk-{i:06d}.json" for i in range(5)]
     res = finish(runner(root, f"translate:{model}:{root/'toy'/'external'}:{out}"))
     assert res[0]["computed"] == n_chunks - len(done)
     from survey2survey.store import open_store

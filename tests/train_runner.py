@@ -1,30 +1,27 @@
-"""Runs the `survey2survey` command line in-process, announcing each training batch.
+"""Runs the `survey2survey` command line in-process and SIGKILLs it at a chosen training batch.
 
-    python train_runner.py [survey2survey arguments...]
+    S2S_DIE_AT_BATCH=E:I python train_runner.py [survey2survey arguments...]
 
-Prints `batch E:I` (epoch index E, batch I) to stdout when `PairDataset` serves a
-training batch, and then sleeps `S2S_BATCH_SLEEP` seconds, so that `test_train.py` can
-SIGKILL the run in the middle of a chosen epoch.
+The process kills itself when `PairDataset` is asked for training batch I of epoch
+index E (0-based), so `test_train.py` kills a run in the middle of a chosen epoch,
+whatever the machine's speed.
 """
 import os
+import signal
 import sys
-import time
 
 from survey2survey.cli import main
 from survey2survey.loader import PairDataset
 
-SLEEP = float(os.environ.get("S2S_BATCH_SLEEP", "0"))
+DIE_AT = os.environ["S2S_DIE_AT_BATCH"]
 _getitem = PairDataset.__getitem__
 
 
-def announce(self, i):
-    batch = _getitem(self, i)
-    if self.split == "train":
-        print(f"batch {self.epoch}:{i}", flush=True)
-        time.sleep(SLEEP)
-    return batch
+def getitem(self, i):
+    if self.split == "train" and f"{self.epoch}:{i}" == DIE_AT: os.kill(os.getpid(), signal.SIGKILL)
+    return _getitem(self, i)
 
 
 if __name__ == "__main__":
-    PairDataset.__getitem__ = announce
+    PairDataset.__getitem__ = getitem
     sys.exit(main(sys.argv[1:]))
