@@ -144,7 +144,9 @@ def make_config(
     return replace(cfg, seed=check_seed(cfg.seed))
 
 # %% ../nbs/20_train.ipynb #3be96688
-def default_dataset(preset:str) -> str: return f"sim-{preset}-seed0"
+def default_dataset(preset:str) -> str:
+    "The simulated dataset a preset trains on when none is given."
+    return f"sim-{preset}-seed0"
 
 def find_pairs(
     data=None, # dataset name under the data root, or a path (to the dataset or to its `pairs` store)
