@@ -28,8 +28,9 @@ SCREENSHOT = ROOT/"reports"/"screenshots"/"viewer.png"
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (apt-get install chromium)")
 
 CELLS = [
-    "import os, tempfile\nfrom pathlib import Path\n"
-    "from survey2survey.evaluate import evaluate, write_synthetic_dataset\nfrom survey2survey.viewer import view",
+    "import logging, tempfile, warnings\nfrom pathlib import Path\n"
+    "from survey2survey.evaluate import evaluate, write_synthetic_dataset\nfrom survey2survey.viewer import view\n"
+    'logging.getLogger("survey2survey").setLevel("ERROR"); warnings.simplefilter("ignore")',
     'ds = write_synthetic_dataset(Path(tempfile.mkdtemp())/"syn", n_train=2, n_val=4, n_external=0, chunk_size=8)\n'
     'evaluate(ds, bootstrap=0)\nview(ds, "pairs")',
 ]
@@ -80,7 +81,7 @@ def test_viewer_in_chromium(lab, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(str(tmp_path/"chromium-profile"), executable_path=CHROMIUM, headless=True,
-                                                   args=FLAGS, viewport=dict(width=1400, height=1000))
+                                                   args=FLAGS, viewport=dict(width=1400, height=1400))
         try:
             page = ctx.new_page()
             page.set_default_timeout(int(os.environ.get('S2S_BROWSER_TIMEOUT_MS', 180_000)))
