@@ -162,7 +162,8 @@ def main(argv=None):
     ap.add_argument("--nbs", default=str(ROOT/"nbs"), help="notebook folder (default nbs/)")
     ap.add_argument("--proc-only", action="store_true", help="only process the notebooks, into OUT/_proc; no HTML")
     a = ap.parse_args(argv)
-    out = Path(a.out)
+    out, a.nbs = Path(a.out).resolve(), Path(a.nbs).resolve()
+    os.chdir(ROOT)    # nbdev reads its settings from pyproject.toml
     proc = out/"_proc"
     if proc.exists(): shutil.rmtree(proc)
     errors = process_all(proc, a.nbs, a.pages)
