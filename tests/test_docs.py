@@ -107,18 +107,21 @@ def test_every_export_is_documented(pages):
     assert not missing, "exports not documented on the site:\n" + "\n".join(missing)
 
 
-def test_sidebar_lists_the_notebooks_in_numbered_order_with_titles(pages, capsys):
+def test_sidebar_lists_the_notebooks_in_numbered_order_with_titles(pages, capsys, monkeypatch):
+    "The site's sidebar is nbdev's (`nbdev-docs` writes `nbs/sidebar.yml`): the notebooks by number, shown by title."
+    from nbdev.config import get_config
     from nbdev.quarto import nbdev_sidebar
     proc, _ = pages
-    nbdev_sidebar.__wrapped__(path=ROOT/"nbs", printit=True, force=True)
+    monkeypatch.chdir(ROOT)
+    assert not get_config().custom_sidebar
+    nbdev_sidebar.__wrapped__(path=ROOT/"nbs", printit=True)
     listed = yaml.safe_load(capsys.readouterr().out)["website"]["sidebar"]["contents"]
     numbered = sorted(p.name for p in NOTEBOOKS if p.stem != "index")
     assert listed == ["index.ipynb"] + numbered and all(re.match(r"\d\d", n) for n in numbered), listed
     for name in listed:
-        cells = json.loads((proc/name).read_text())["cells"]
-        fm = yaml.safe_load(next(c["source"] for c in cells if c["cell_type"] == "raw" and "".join(c["source"]).startswith("---"))
-                            if isinstance(cells[0]["source"], str) else "".join(cells[0]["source"]).strip("-\n"))
-        assert fm.get("title") and not re.match(r"\d", fm["title"]), (name, fm)
+        raw = [c for c in json.loads((proc/name).read_text())["cells"] if c["cell_type"] == "raw"]
+        fm = yaml.safe_load("".join(raw[0]["source"]).strip().strip("-")) if raw else {}
+        assert fm.get("title") and not re.match(r"\d", fm["title"]), f"{name}: no readable title ({fm})"
 
 
 def test_landing_page_has_the_readmes_quick_start_and_figures():
