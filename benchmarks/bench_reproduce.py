@@ -11,7 +11,7 @@ process's CPU time (all threads): on a shared machine the CPU-time rate says wha
 costs, and a wall rate far below CPU rate / cores means other processes took the cores.
 
 Then it projects every step of `reproduce --preset <preset>` from the preset's sizes
-(`survey2survey.simulate.PRESETS`, `survey2survey.train.PRESETS`,
+(`survey2survey.scene.PRESETS`, `survey2survey.train.PRESETS`,
 `survey2survey.reproduce.SIZES`) as CPU seconds and as wall time on the cores this
 process may use (assuming they parallelise perfectly, an optimistic bound: measure the real
 run with `survey2survey reproduce --preset quick` on a quiet machine and read its report's
@@ -49,7 +49,7 @@ def main():
     from survey2survey.evaluate import evaluate_chunk
     from survey2survey.loader import PairDataset
     from survey2survey.reproduce import SIZES
-    from survey2survey.simulate import PRESETS as SIM, preset_config, simulate_one
+    from survey2survey.scene import PRESETS as SIM, preset_config, simulate_one
     from survey2survey.store import open_store
     from survey2survey.train import _build, make_config, predict, translator, write_toy_dataset
     import pandas as pd

@@ -28,7 +28,8 @@ def rate(f, n):
 
 def stages(config, n):
     "Seconds per pair spent making the scene, rendering each survey and composing the pictures."
-    from survey2survey.simulate import compose, make_scene, render_flux
+    from survey2survey.render import compose, render_flux
+    from survey2survey.scene import make_scene
     from survey2survey.surveys import instrument
     t = dict(scene=0.0, render_sdss=0.0, render_des=0.0, compose=0.0)
     displays = dict(sdss=config.sdss_display, des=config.des_display)
@@ -48,7 +49,8 @@ def main():
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--run", choices=("quick", "paper"), help="also write this preset and time it")
     a = p.parse_args()
-    from survey2survey.simulate import PRESETS, SimConfig, preset_config, simulate, simulate_one
+    from survey2survey.scene import PRESETS, SimConfig, preset_config, simulate_one
+    from survey2survey.simulate import simulate
 
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     cfg = preset_config("paper")

@@ -15,10 +15,11 @@ import pandas as pd
 from scipy import ndimage
 
 from .cutouts import Cutout, tan_wcs
+from .surveys import Display, lupton_rgb
 
 # %% auto #0
-__all__ = ['LUPTON', 'pixel_scale_arcsec', 'resample', 'lupton_rgb', 'target_grid', 'on_grid', 'Quality', 'flag_names',
-           'CleaningConfig', 'image_quality', 'image_flags', 'pair_offset_pix', 'catalogue_flags', 'cleaning_report']
+__all__ = ['LUPTON', 'pixel_scale_arcsec', 'resample', 'target_grid', 'on_grid', 'Quality', 'flag_names', 'CleaningConfig',
+           'image_quality', 'image_flags', 'pair_offset_pix', 'catalogue_flags', 'cleaning_report']
 
 # %% ../nbs/08_align.ipynb #10f7360e
 def pixel_scale_arcsec(wcs) -> float:
@@ -57,23 +58,7 @@ def resample(
     return out.reshape(*planes.shape[:-2], h, w)
 
 # %% ../nbs/08_align.ipynb #805a1d2c
-LUPTON = dict(Q=8.0, stretch=0.5, minimum=-0.05)
-
-def lupton_rgb(
-    gri:np.ndarray, # (3, H, W) g, r, i surface brightness, nanomaggies/arcsec²
-    Q:float=LUPTON["Q"], # asinh softening
-    stretch:float=LUPTON["stretch"], # linear range, nanomaggies/arcsec²
-    minimum:float=LUPTON["minimum"], # black level, nanomaggies/arcsec²
-) -> np.ndarray:
-    "(H, W, 3) RGB in [0, 1] from g, r, i (Lupton et al. 2004); NaN where any band is NaN."
-    from astropy.visualization import make_lupton_rgb
-    g, r, i = (np.asarray(b, np.float64) for b in gri)
-    bad = ~(np.isfinite(g) & np.isfinite(r) & np.isfinite(i))
-    z = lambda x: np.where(bad, 0.0, x)
-    with np.errstate(invalid="ignore", divide="ignore"):      # astropy divides by I before masking I <= 0
-        rgb = make_lupton_rgb(z(i), z(r), z(g), minimum=minimum, stretch=stretch, Q=Q, output_dtype=np.float64)
-    rgb[bad] = np.nan
-    return rgb
+LUPTON = Display(Q=8.0, stretch=0.5, minimum=-0.05, band_scales=(1.0, 1.0, 1.0), bits=None) # nmgy/arcsec²: every survey's FITS bands
 
 # %% ../nbs/08_align.ipynb #77523052
 def target_grid(
@@ -89,11 +74,11 @@ def on_grid(
     cutout:Cutout, # decoded pixels and WCS
     grid, # the target WCS (`target_grid`)
     size:int, # pixels on a side of the target
-    lupton:dict|None=None, # Lupton parameters for `bands` cutouts (default `LUPTON`)
+    display:Display=LUPTON, # the RGB recipe of `bands` cutouts
 ) -> np.ndarray:
     "The cutout as a (size, size, 3) RGB picture on `grid`, row 0 north; NaN where it has no data."
     if cutout.kind == "bands":
-        rgb = lupton_rgb(resample(cutout.data, cutout.wcs, grid, (size, size)), **(lupton or LUPTON))
+        rgb = lupton_rgb(resample(cutout.data, cutout.wcs, grid, (size, size)), display)
     elif cutout.kind == "rgb":
         rgb = np.moveaxis(resample(np.moveaxis(cutout.data, -1, 0), cutout.wcs, grid, (size, size)), 0, -1)
     else: raise ValueError(f"unknown cutout kind {cutout.kind!r}")

@@ -7,20 +7,7 @@ Docs: https://survey2survey.github.io/survey2survey/catalogues.html.md"""
 # %% ../nbs/06_catalogues.ipynb #2ea23dd5
 from __future__ import annotations
 
-import email.utils
-import gzip
 import hashlib
-import http
-import http.client
-import io
-import json
-import re
-import socket
-import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,274 +16,33 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-import survey2survey
-from .core import S2SError, atomic_write, get_logger, progress
+from .core import atomic_write, get_logger, progress
+from .http import (RETRY_STATUSES, RetryPolicy, ServiceError, Transport, UrllibTransport, looks_like_html,
+                                readable_text, use_transport)
 
 # %% auto #0
-__all__ = ['log', 'RECORDING_FORMAT', 'STRIPE82', 'NORTH_CAP', 'SDSS_COLUMNS', 'SKYSERVER', 'DATALAB_TAP', 'DES_COLUMNS',
-           'SDSS_RENAME', 'SDSS_DTYPES', 'ServiceError', 'FixtureMissingError', 'Response', 'Transport', 'request_key',
-           'UrllibTransport', 'TransientError', 'is_transient_status', 'retry_after_s', 'RetryPolicy', 'with_retries',
-           'fixtures_dir', 'RecordingTransport', 'ReplayTransport', 'use_transport', 'Box', 'sdss_galaxy_sql',
-           'query_sdss', 'des_galaxy_adql', 'extended_class', 'query_tap', 'sdss_frame', 'des_frame', 'query_tiles',
-           'crossmatch']
+__all__ = ['log', 'STRIPE82', 'NORTH_CAP', 'SDSS_COLUMNS', 'SKYSERVER', 'DATALAB_TAP', 'DES_COLUMNS', 'SDSS_RENAME',
+           'SDSS_DTYPES', 'Box', 'sdss_galaxy_sql', 'query_sdss', 'des_galaxy_adql', 'extended_class', 'query_tap',
+           'sdss_frame', 'des_frame', 'query_tiles', 'crossmatch']
 
 # %% ../nbs/06_catalogues.ipynb #de919a6d
 log = get_logger("catalogues")
 
-class ServiceError(S2SError):
-    "A remote service failed, or answered with an error, after the retries allowed."
-
-class FixtureMissingError(S2SError):
-    "An offline run asked for a request that was never recorded."
-
-# %% ../nbs/06_catalogues.ipynb #7430b8db
-@dataclass(frozen=True)
-class Response:
-    "One HTTP response."
-    status:int # HTTP status code
-    headers:dict # header names in lower case
-    body:bytes # the body, decompressed
-    url:str = "" # the URL it answers
-
-    @property
-    def content_type(self) -> str: return self.headers.get("content-type", "").split(";")[0].strip().lower()
-    @property
-    def text(self) -> str: return self.body.decode("utf-8", errors="replace")
-
-class Transport:
-    "Sends one HTTP request; returns a `Response`, or raises `TimeoutError` / `ConnectionError`."
-    def request(self,
-                method:str, # `GET`, `POST`, `PUT`
-                url:str, # the full URL, query string included
-                body:bytes|None=None, # the request body (form-encoded for POST/PUT)
-                headers:dict|None=None, # extra headers (e.g. `Authorization`); never recorded or logged
-                timeout:float|None=None, # seconds to wait for the server
-               ) -> Response: raise NotImplementedError
-
-# %% ../nbs/06_catalogues.ipynb #7956df02
-def _canonical_form(text:str):
-    "Sorted (name, value) pairs of a form-encoded string, or `None` if it is not one."
-    try: return sorted(urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True))
-    except ValueError: return None
-
-def request_key(
-    method:str, # HTTP method
-    url:str, # full URL with its query string
-    body:bytes|None=None, # request body
-) -> str:
-    "A 24-hex-digit key that names a request whatever the order of its parameters."
-    u = urllib.parse.urlsplit(url)
-    parts = [method.upper(), f"{u.scheme}://{u.netloc}{u.path}", json.dumps(_canonical_form(u.query) or [])]
-    if body:
-        try: form = _canonical_form(body.decode("ascii"))
-        except UnicodeDecodeError: form = None
-        parts.append(json.dumps(form) if form is not None else hashlib.sha256(body).hexdigest())
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
-
-# %% ../nbs/06_catalogues.ipynb #b7d16450
-def _headers(h) -> dict: return {k.lower(): v for k, v in h.items()} if h is not None else {}
-
-class UrllibTransport(Transport):
-    "The live transport: HTTP(S) with `urllib.request`."
-    def __init__(self,
-                 user_agent:str|None=None, # default: `survey2survey/<version> (+repository URL)`
-                 default_timeout:float=60.0, # seconds, when the caller gives none
-                ):
-        self.user_agent = user_agent or f"survey2survey/{survey2survey.__version__} (+https://github.com/survey2survey/survey2survey)"
-        self.default_timeout = default_timeout
-
-    def request(self, method, url, body=None, headers=None, timeout=None) -> Response:
-        h = {"User-Agent": self.user_agent, **(headers or {})}
-        if body is not None and not any(k.lower() == "content-type" for k in h): h["Content-Type"] = "application/x-www-form-urlencoded"
-        req = urllib.request.Request(url, data=body, headers=h, method=method.upper())
-        t = timeout or self.default_timeout
-        try:
-            with urllib.request.urlopen(req, timeout=t) as r:
-                return Response(r.status, _headers(r.headers), r.read(), r.url)
-        except urllib.error.HTTPError as e:
-            try: body = e.read()
-            except (OSError, http.client.HTTPException): body = b""
-            return Response(e.code, _headers(e.headers), body, url)
-        except (socket.timeout, TimeoutError):
-            raise TimeoutError(f"no answer within {t:g} s") from None
-        except http.client.IncompleteRead as e:
-            raise ConnectionError(f"connection closed after {len(e.partial)} bytes of the body") from None
-        except urllib.error.URLError as e:
-            if isinstance(e.reason, (socket.timeout, TimeoutError)): raise TimeoutError(f"no answer within {t:g} s") from None
-            raise ConnectionError(f"cannot connect: {e.reason}") from None
-        except (http.client.HTTPException, OSError) as e:
-            raise ConnectionError(f"{type(e).__name__}: {e}") from None
-
-# %% ../nbs/06_catalogues.ipynb #c93982da
-class TransientError(Exception):
-    "A failure worth retrying; `retry_after` is the server's requested wait in seconds."
-    def __init__(self, reason:str, retry_after:float|None=None):
-        super().__init__(reason); self.retry_after = retry_after
-
-def is_transient_status(status:int) -> bool:
-    "Whether an HTTP status means 'try again later' (429 and every 5xx)."
-    return status == 429 or 500 <= status < 600
-
-def retry_after_s(headers:dict) -> float|None:
-    "The `Retry-After` header in seconds (it may be a number or an HTTP date)."
-    v = headers.get("retry-after")
-    if v is None: return None
-    try: return max(0.0, float(v))
-    except ValueError: pass
-    try: return max(0.0, email.utils.parsedate_to_datetime(v).timestamp() - time.time())
-    except (TypeError, ValueError): return None
-
-@dataclass
-class RetryPolicy:
-    "How often and how patiently to retry."
-    retries:int = 4 # attempts after the first one
-    backoff_s:float = 1.0 # the first wait; doubled after each failure
-    max_backoff_s:float = 120.0 # the longest wait
-    sleep:Callable = time.sleep # how to wait (tests pass a recorder)
-
-    def delay(self,
-              attempt:int, # 0 for the wait after the first failure
-              retry_after:float|None=None, # what the server asked for
-             ) -> float:
-        "Seconds to wait before attempt `attempt + 1`."
-        d = self.backoff_s * 2**attempt
-        if retry_after is not None: d = max(d, retry_after)
-        return min(d, self.max_backoff_s)
-
-# %% ../nbs/06_catalogues.ipynb #818c7c7a
-def _classify(e:BaseException):
-    "(transient?, reason, retry_after) for an exception raised by a service call; `None` if it is not a service failure."
-    import requests
-    from pyvo.dal import DALFormatError, DALQueryError, DALServiceError
-    if isinstance(e, TransientError): return True, str(e), e.retry_after
-    if isinstance(e, (TimeoutError, requests.Timeout)): return True, f"timeout ({e})", None
-    if isinstance(e, (ConnectionError, requests.ConnectionError)): return True, f"connection error ({e})", None
-    if isinstance(e, DALQueryError): return False, f"the service rejected the query: {e}", None
-    if isinstance(e, DALServiceError):
-        code = getattr(e, "code", None)
-        return (code is not None and is_transient_status(code)), f"HTTP {code}: {e}", None
-    if isinstance(e, DALFormatError):
-        cause = getattr(e, "cause", None)
-        if cause is not None and _classify(cause) is not None: return _classify(cause)
-        return False, f"unreadable answer: {e}", None
-    return None
-
-def with_retries(
-    call:Callable, # no arguments; returns the result or raises
+def _service_call(
+    call:Callable, # no arguments: one query through `astroquery` or `pyvo` (its requests already retried)
     what:str, # what is being done, for messages: `SDSS DR16 SQL (tile 3/12)`
-    policy:RetryPolicy|None=None, # default `RetryPolicy()`
     fix:str="run the same command again later: finished parts are cached", # advice in the error
 ):
-    "Run `call`, retrying transient service failures; a `ServiceError` once the policy gives up."
-    policy = policy or RetryPolicy()
-    for attempt in range(policy.retries + 1):
-        try: return call()
-        except S2SError: raise
-        except Exception as e:
-            c = _classify(e)
-            if c is None: raise
-            transient, reason, retry_after = c
-            if not transient: raise ServiceError(f"{what}: {reason} -> {fix}") from None
-            if attempt == policy.retries:
-                raise ServiceError(f"{what}: {reason}; gave up after {attempt + 1} attempts -> {fix}") from None
-            d = policy.delay(attempt, retry_after)
-            log.warning(f"{what}: {reason}; retrying in {d:g} s ({attempt + 1}/{policy.retries})")
-            policy.sleep(d)
-
-# %% ../nbs/06_catalogues.ipynb #6630b31c
-RECORDING_FORMAT = "survey2survey-recording"
-
-def fixtures_dir(
-    name:str="smoke", # the recording's folder under `survey2survey/fixtures/`
-) -> Path:
-    "The folder of a recording shipped with the package."
-    return Path(survey2survey.__file__).parent/"fixtures"/name
-
-def _body_name(key:str, content_type:str) -> str:
-    ext = {"image/jpeg": ".jpg", "image/png": ".png", "application/fits": ".fits", "image/fits": ".fits",
-           "application/json": ".json", "text/csv": ".csv", "text/plain": ".txt", "text/html": ".html",
-           "application/x-votable+xml": ".xml", "text/xml": ".xml", "application/xml": ".xml"}.get(content_type, ".bin")
-    return key + ext + ("" if ext in (".jpg", ".png") else ".gz")
-
-class RecordingTransport(Transport):
-    "Passes requests to `inner` and records every response into `folder`."
-    def __init__(self, inner:Transport, folder):
-        self.inner, self.folder = inner, Path(folder)
-        self._lock = threading.Lock()
-        idx = self.folder/"index.json"
-        self.index = json.loads(idx.read_text())["responses"] if idx.exists() else {}
-
-    def request(self, method, url, body=None, headers=None, timeout=None) -> Response:
-        r = self.inner.request(method, url, body=body, headers=headers, timeout=timeout)
-        key = request_key(method, url, body)
-        name = _body_name(key, r.content_type)
-        data = r.body if not name.endswith(".gz") else gzip.compress(r.body, 9, mtime=0)
-        with self._lock:
-            with atomic_write(self.folder/"bodies"/name) as f: f.write(data)
-            self.index[key] = dict(method=method.upper(), url=url, form=body.decode("utf-8", "replace") if body else None,
-                                   status=r.status, headers={k: v for k, v in r.headers.items() if k in ("content-type", "retry-after")},
-                                   body=f"bodies/{name}")
-            with atomic_write(self.folder/"index.json", "w") as f:
-                json.dump(dict(format=RECORDING_FORMAT, version=1, responses=self.index), f, indent=1, sort_keys=True)
-        return r
-
-class ReplayTransport(Transport):
-    "Answers requests from a recording; `calls` lists the keys asked for, in order."
-    def __init__(self, folder):
-        self.folder = Path(folder)
-        try: d = json.loads((self.folder/"index.json").read_text())
-        except FileNotFoundError: raise FixtureMissingError(f"{self.folder} holds no recording (no index.json)") from None
-        if d.get("format") != RECORDING_FORMAT: raise FixtureMissingError(f"{self.folder}/index.json is not a {RECORDING_FORMAT}")
-        self.index, self.calls = d["responses"], []
-        self._lock = threading.Lock()
-
-    def request(self, method, url, body=None, headers=None, timeout=None) -> Response:
-        key = request_key(method, url, body)
-        with self._lock: self.calls.append(key)
-        e = self.index.get(key)
-        if e is None:
-            raise FixtureMissingError(f"no recorded response in {self.folder} for {method.upper()} {url}"
-                                      + (f" (body {body[:120]!r})" if body else "")
-                                      + " -> re-record the fixtures with network access (see survey2survey/fixtures/README.md)")
-        data = (self.folder/e["body"]).read_bytes()
-        if e["body"].endswith(".gz"): data = gzip.decompress(data)
-        return Response(e["status"], dict(e["headers"]), data, url)
-
-# %% ../nbs/06_catalogues.ipynb #3ce18fff
-def _adapter_class():
-    import requests.adapters
-    import urllib3
-
-    class TransportAdapter(requests.adapters.HTTPAdapter):
-        "A `requests` adapter that sends through a `Transport`."
-        def __init__(self, transport:Transport):
-            super().__init__(); self.transport = transport
-
-        def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-            import requests
-            t = timeout[1] if isinstance(timeout, tuple) else timeout
-            body = request.body.encode() if isinstance(request.body, str) else request.body
-            if hasattr(body, "read"): body = body.read()
-            headers = {k: v for k, v in request.headers.items()
-                       if k.lower() not in ("content-length", "accept-encoding", "connection", "user-agent")}
-            try: r = self.transport.request(request.method, request.url, body=body or None, headers=headers, timeout=t)
-            except TimeoutError as e: raise requests.exceptions.ReadTimeout(str(e), request=request) from None
-            except ConnectionError as e: raise requests.exceptions.ConnectionError(str(e), request=request) from None
-            try: reason = http.HTTPStatus(r.status).phrase
-            except ValueError: reason = ""
-            raw = urllib3.HTTPResponse(body=io.BytesIO(r.body), headers=r.headers, status=r.status, reason=reason,
-                                       preload_content=False, decode_content=False, request_url=request.url)
-            return self.build_response(request, raw)
-    return TransportAdapter
-
-def use_transport(
-    session, # a `requests.Session` (e.g. an astroquery client's `_session`)
-    transport:Transport, # where its requests should go
-):
-    "Route every request of `session` through `transport`; returns the session."
-    adapter = _adapter_class()(transport)
-    session.mount("http://", adapter); session.mount("https://", adapter)
-    return session
+    "Run `call`; the libraries' errors for a failed service become one `ServiceError` naming `what`."
+    import requests
+    from pyvo.dal import DALFormatError, DALQueryError, DALServiceError
+    try: return call()
+    except (requests.Timeout, requests.ConnectionError) as e: raise ServiceError(f"{what}: {e} -> {fix}") from None
+    except DALQueryError as e: raise ServiceError(f"{what}: the service rejected the query: {e} -> {fix}") from None
+    except DALServiceError as e: raise ServiceError(f"{what}: HTTP {getattr(e, 'code', None)}: {e} -> {fix}") from None
+    except DALFormatError as e:
+        cause = getattr(e, "cause", None)
+        raise ServiceError(f"{what}: {cause if isinstance(cause, requests.RequestException) else f'unreadable answer: {e}'} -> {fix}") from None
 
 # %% ../nbs/06_catalogues.ipynb #5ec6e4b2
 @dataclass(frozen=True)
@@ -367,15 +113,6 @@ def sdss_galaxy_sql(
 # %% ../nbs/06_catalogues.ipynb #e29de850
 SKYSERVER = "https://skyserver.sdss.org"
 
-def _snippet(text:str, n:int=240) -> str:
-    "The readable start of an error page: tags stripped, whitespace collapsed."
-    t = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", t)).strip()[:n]
-
-def _looks_like_html(body:bytes, content_type:str="") -> bool:
-    head = body[:512].lstrip().lower()
-    return content_type == "text/html" or head.startswith((b"<!doctype html", b"<html"))
-
 def query_sdss(
     sql:str, # SkyServer SQL
     data_release:int=16, # SDSS data release (the paper: DR16)
@@ -389,24 +126,24 @@ def query_sdss(
     from astroquery.sdss import SDSSClass
     from astroquery.sdss import conf as sdss_conf
     client = SDSSClass()
-    use_transport(client._session, transport or UrllibTransport())
+    # a SkyServer answer with its own error message is final, whatever its status
+    use_transport(client._session, transport or UrllibTransport(), retry, final=lambda r: b"error_message" in r.body)
     what = what or f"SDSS DR{data_release} SQL"
     def attempt():
         with sdss_conf.set_temp("skyserver_baseurl", SKYSERVER):
             r = client.query_sql_async(sql, data_release=data_release, cache=False, timeout=timeout_s)
         ct = r.headers.get("content-type", "").split(";")[0].strip().lower()
-        if "error_message" in r.text or (r.status_code == 200 and _looks_like_html(r.content, ct)):
-            raise ServiceError(f"{what}: SkyServer answered HTTP {r.status_code}: {_snippet(r.text)} -> check the SQL and the data release")
-        if is_transient_status(r.status_code):
-            raise TransientError(f"HTTP {r.status_code}: {_snippet(r.text, 160)}", retry_after_s(_headers(r.headers)))
+        if "error_message" in r.text or (r.status_code == 200 and looks_like_html(r.content, ct)):
+            raise ServiceError(f"{what}: SkyServer answered HTTP {r.status_code}: {readable_text(r.text)} -> check the SQL and the data release")
         if r.status_code != 200:
-            raise ServiceError(f"{what}: SkyServer answered HTTP {r.status_code}: {_snippet(r.text)}")
+            again = " after the retries allowed" if r.status_code in RETRY_STATUSES else ""
+            raise ServiceError(f"{what}: SkyServer answered HTTP {r.status_code}{again}: {readable_text(r.text)}")
         with warnings.catch_warnings():
             # specObjIDs above 2**63 are read as strings first; astroquery then converts them to uint64
             warnings.filterwarnings("ignore", message="OverflowError converting to IntType")
             t = client._parse_result(r)
         return Table() if t is None else t
-    return with_retries(attempt, what, retry)
+    return _service_call(attempt, what)
 
 # %% ../nbs/06_catalogues.ipynb #b1f362fe
 DATALAB_TAP = "https://datalab.noirlab.edu/tap"
@@ -445,7 +182,7 @@ def query_tap(
     "Run a synchronous TAP query with `pyvo`; an astropy `Table`."
     import pyvo
     import requests
-    session = use_transport(requests.Session(), transport or UrllibTransport())
+    session = use_transport(requests.Session(), transport or UrllibTransport(), retry)
     service = pyvo.dal.TAPService(tap_url, session=session)
     what = what or f"TAP {tap_url}"
     def attempt():
@@ -453,7 +190,7 @@ def query_tap(
         if str(res.query_status).upper() == "OVERFLOW":
             raise ServiceError(f"{what}: the answer was cut at the service's row limit ({len(res)} rows) -> query smaller tiles")
         return res.to_table()
-    return with_retries(attempt, what, retry)
+    return _service_call(attempt, what)
 
 # %% ../nbs/06_catalogues.ipynb #2e8fe83e
 SDSS_RENAME = dict(objid="sdss_objid", ra="sdss_ra", dec="sdss_dec", petroMag_g="sdss_petromag_g", petroMag_r="sdss_petromag_r",

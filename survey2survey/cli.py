@@ -141,7 +141,8 @@ def _add_info(sub):
 # %% ../nbs/80_cli.ipynb #564bbfe3
 def _cmd_simulate(args, out=None):
     import time
-    from survey2survey.simulate import preset_config, simulate
+    from survey2survey.scene import preset_config
+    from survey2survey.simulate import simulate
     out = out or sys.stdout
     sizes = dict(n_train=args.n_train, n_val=args.n_val, n_external=args.n_external)
     t0 = time.perf_counter()
@@ -155,11 +156,12 @@ def _cmd_simulate(args, out=None):
 def _add_simulate(sub):
     q = sub.add_parser("simulate", help="write the simulated Stripe 82 dataset (SDSS/DES pairs + external SDSS galaxies)",
                        description="Simulate the same galaxies seen by SDSS and DES and write the dataset folder "
-                                   "sim-<preset>-seed<N> (stores `pairs` and `external`) under the data root. "
+                                   "sim-<preset>-seed<N> (stores `pairs` and `external`) under the data root, plus -train<N>, -val<N>, -ext<N> "
+                                   "for the sizes that are not the preset's (`survey2survey.simulate.dataset_name`). "
                                    "Rerun the same command to resume an interrupted run.")
     q.add_argument("--preset", default="quick", help="smoke (seconds), quick (~1/5 of the paper, default) or paper (5,000 + 538 pairs, 25,076 external)")
     q.add_argument("--seed", default="0", help="non-negative integer (default 0): the same seed gives byte-identical stores")
-    q.add_argument("--out", metavar="NAME", help="dataset folder, or a name under the data root (default sim-<preset>-seed<N>)")
+    q.add_argument("--out", metavar="NAME", help="dataset folder, or a name under the data root (default sim-<preset>-seed<N>[-train<N>][-val<N>][-ext<N>])")
     q.add_argument("--processes", type=int, metavar="N", help="worker processes (default: all available CPUs)")
     q.add_argument("--overwrite", action="store_true", help="replace existing stores that hold another simulation")
     for k, what in (("train", "training pairs"), ("val", "validation pairs"), ("external", "external SDSS images")):

@@ -8,9 +8,11 @@ Docs: https://survey2survey.github.io/survey2survey/core.html.md"""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import random
+import socket
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -19,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'PROGRESS_ENV', 'MODEL_FILE', 'MODEL_META', 'KERAS_BACKENDS', 'S2SError', 'InputError', 'StoreError',
-           'StoreNotFoundError', 'IncompleteStoreError', 'StoreValidationError', 'data_root', 'resolve_path',
-           'get_logger', 'set_verbosity', 'check_seed', 'seed_everything', 'child_rng', 'progress', 'atomic_write',
-           'file_hash', 'keras_backend']
+__all__ = ['DATA_ENV', 'PROGRESS_ENV', 'MODEL_FILE', 'MODEL_META', 'SET_NAMES', 'SPLIT_NAMES', 'KERAS_BACKENDS', 'S2SError',
+           'InputError', 'StoreError', 'StoreNotFoundError', 'IncompleteStoreError', 'StoreValidationError',
+           'data_root', 'resolve_path', 'get_logger', 'set_verbosity', 'check_seed', 'seed_everything', 'child_rng',
+           'progress', 'atomic_write', 'file_hash', 'pid_alive', 'lock_holder', 'acquire_lock', 'release_lock',
+           'pretty', 'set_order', 'keras_backend']
 
 # %% ../nbs/00_core.ipynb #2c127abf
 class S2SError(Exception):
@@ -183,6 +186,75 @@ def file_hash(
     return h.hexdigest()[:digits]
 
 MODEL_FILE, MODEL_META = "model.keras", "model.json"   # a trained model's run folder: the network, and what it is (written by `train`)
+
+# %% ../nbs/00_core.ipynb #bb85aff5
+def pid_alive(
+    pid, # a process id, as read from a lock file
+) -> bool:
+    "Whether process `pid` runs on this host; `False` for anything but a positive `int` (`os.kill(0 or -1, 0)` would ask about whole process groups, and succeed)."
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0: return False
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    except OverflowError: return False
+    return True
+
+def lock_holder(
+    path, # the lock file
+) -> dict|None:
+    "The holder of the lock file `path` (`{'pid', 'host'}`), or `None` when it is free or stale (missing, empty, garbled, or naming a process of this host that no longer runs)."
+    try: other = json.loads(Path(path).read_text())
+    except FileNotFoundError: return None
+    except ValueError: return None
+    if not isinstance(other, dict) or not isinstance(other.get("host"), str): return None
+    pid = other.get("pid")
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0: return None
+    return other if other["host"] != socket.gethostname() or pid_alive(pid) else None
+
+def acquire_lock(
+    path, # the lock file to create
+) -> dict|None:
+    "Take the lock file `path` for this process (a stale one is taken over): `None` once held, else the live holder, whose lock is left alone."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(dict(pid=os.getpid(), host=socket.gethostname())))
+    try:
+        while True:
+            try: os.link(tmp, path); return None
+            except FileExistsError: pass
+            other = lock_holder(path)
+            if other is not None: return other
+            try: left = path.read_text()[:80]
+            except FileNotFoundError: continue
+            get_logger("core").warning(f"{path}: taking over a lock whose holder is gone ({left!r})")
+            path.unlink(missing_ok=True)
+    finally: tmp.unlink(missing_ok=True)
+
+def release_lock(
+    path, # a lock file taken with `acquire_lock`
+):
+    "Remove the lock file `path` if this process holds it."
+    try: mine = json.loads(Path(path).read_text()).get("pid") == os.getpid()
+    except (FileNotFoundError, ValueError, AttributeError): mine = False
+    if mine: Path(path).unlink(missing_ok=True)
+
+# %% ../nbs/00_core.ipynb #982f1b3a
+SET_NAMES = {"sdss": "SDSS", "des": "DES", "cae": "CAE", "cyclegan": "CycleGAN"} # image sets, in the paper's order
+SPLIT_NAMES = {"val": "validation", "external": "external"}
+
+def pretty(
+    name:str, # an image set, a split, or a comparison `cae/sdss`
+) -> str:
+    "`cae/sdss` -> `CAE/SDSS`; unknown names are kept as they are."
+    return "/".join({**SET_NAMES, **SPLIT_NAMES}.get(p, p) for p in name.split("/"))
+
+def set_order(
+    names, # image set names
+) -> list[str]:
+    "`names` in the order of `SET_NAMES`, then the others alphabetically."
+    names = set(names)
+    return [s for s in SET_NAMES if s in names] + sorted(names - set(SET_NAMES))
 
 # %% ../nbs/00_core.ipynb #68b6dd00
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")

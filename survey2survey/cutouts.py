@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .catalogues import (SKYSERVER, RetryPolicy, ServiceError, TransientError, Transport, UrllibTransport,
-                                      _looks_like_html, _snippet, is_transient_status, request_key, retry_after_s, with_retries)
+from .catalogues import SKYSERVER
 from .core import InputError, S2SError, atomic_write, get_logger, progress
+from .http import (NoAnswer, Response, RetryPolicy, ServiceError, Transport, UrllibTransport, looks_like_html,
+                                readable_text, request_key, send)
 
 # %% auto #0
 __all__ = ['log', 'FITS_TYPES', 'HIPS2FITS', 'SOURCES', 'SURVEY_OF_SOURCE', 'Request', 'check_body', 'Outcome', 'RateLimiter',
@@ -64,7 +65,7 @@ def check_body(
 ) -> tuple[str|None, bool]:
     "`(None, False)` for a valid body, else `(why not, whether a retry may help)`."
     if not body: return "empty body", True
-    if _looks_like_html(body, content_type): return f"HTML page instead of {expect}: {_snippet(body.decode('utf-8', 'replace'), 120)!r}", False
+    if looks_like_html(body, content_type): return f"HTML page instead of {expect}: {readable_text(body.decode('utf-8', 'replace'), 120)!r}", False
     if expect == "jpeg":
         if content_type not in ("image/jpeg", "image/jpg", ""): return f"wrong content type {content_type!r} (expected image/jpeg)", False
         if not body.startswith(b"\xff\xd8"): return "not a JPEG (no start-of-image marker)", False
@@ -90,7 +91,7 @@ def check_body(
         if not has_image: return "FITS without image data", False
     elif expect == "json":
         try: json.loads(body)
-        except ValueError: return f"invalid JSON: {_snippet(body.decode('utf-8', 'replace'), 80)!r}", True
+        except ValueError: return f"invalid JSON: {readable_text(body.decode('utf-8', 'replace'), 80)!r}", True
     return None, False
 
 # %% ../nbs/07_cutouts.ipynb #f55bde27
@@ -158,7 +159,7 @@ class Downloader:
         self.transport = transport or UrllibTransport()
         self.max_workers, self.timeout_s = max_workers, timeout_s
         self.retry = retry or RetryPolicy()
-        self.limiter = RateLimiter(rate_per_s, sleep=self.retry.sleep)
+        self.limiter = RateLimiter(rate_per_s, sleep=self.retry.wait)
 
     def path(self, req:Request) -> Path:
         "Where the body of `req` is (or will be) cached."
@@ -173,32 +174,34 @@ class Downloader:
         try: return p.read_bytes()
         except FileNotFoundError: raise S2SError(f"{req!r} is not in the cache {self.cache_dir}; fetch it first") from None
 
+    def send(self,
+             method:str, url:str, body:bytes|None=None, headers:dict|None=None, # the request
+             check=None, # `check(response) -> str|None`: why a 200 is worth another try (see `send`)
+            ) -> Response:
+        "One request through the transport, rate-limited and retried (`survey2survey.http.send`)."
+        return send(self.transport, method, url, body, headers, self.timeout_s, self.retry, check, before=self.limiter.wait)
+
     def fetch_one(self, req:Request) -> Outcome:
         "Send `req` (with retries) and cache a valid body; never raises for a failed download."
-        reason, n = "", self.retry.retries + 1
-        retry_after = None
-        for attempt in range(n):
-            if attempt: self.retry.sleep(self.retry.delay(attempt - 1, retry_after))
-            retry_after = None
-            self.limiter.wait()
-            try: r = self.transport.request(req.method, req.full_url, req.body, dict(req.headers), self.timeout_s)
-            except TimeoutError as e: reason, transient = f"timeout ({e})", True
-            except ConnectionError as e: reason, transient = f"connection error ({e})", True
-            else:
-                if r.status == 200:
-                    bad, transient = check_body(r.body, r.content_type, req.expect)
-                    if bad is None:
-                        with atomic_write(self.path(req)) as f: f.write(r.body)
-                        return Outcome(req.key, req.full_url, "fetched", attempts=attempt + 1, nbytes=len(r.body))
-                    reason = bad
-                else:
-                    try: phrase = http.HTTPStatus(r.status).phrase
-                    except ValueError: phrase = ""
-                    reason = f"HTTP {r.status} {phrase}".rstrip()
-                    transient, retry_after = is_transient_status(r.status), retry_after_s(r.headers)
-            if not transient: return Outcome(req.key, req.full_url, "failed", reason, attempts=attempt + 1)
-            log.debug(f"{req!r}: {reason}; attempt {attempt + 1}/{n}")
-        return Outcome(req.key, req.full_url, "failed", f"{reason}; gave up after {n} attempts", attempts=n)
+        verdict = None, False
+        def check(r):
+            nonlocal verdict
+            verdict = check_body(r.body, r.content_type, req.expect)
+            return verdict[0] if verdict[1] else None
+        try: r = self.send(req.method, req.full_url, req.body, dict(req.headers), check)
+        except NoAnswer as e: return Outcome(req.key, req.full_url, "failed", str(e), attempts=e.attempts)
+        if r.status == 200:
+            (reason, retried) = verdict
+            if reason is None:
+                with atomic_write(self.path(req)) as f: f.write(r.body)
+                return Outcome(req.key, req.full_url, "fetched", attempts=r.attempts, nbytes=len(r.body))
+        else:
+            try: phrase = http.HTTPStatus(r.status).phrase
+            except ValueError: phrase = ""
+            reason, retried = f"HTTP {r.status} {phrase}".rstrip(), r.status in self.retry.status_forcelist
+        if retried: reason += f"; gave up after {r.attempts} attempts"
+        log.debug(f"{req!r}: {reason}")
+        return Outcome(req.key, req.full_url, "failed", reason, attempts=r.attempts)
 
     def fetch(self,
               requests, # `Request`s (duplicates are fetched once)
@@ -425,17 +428,13 @@ class DESaccess(CutoutSource):
     def _call(self, dl:Downloader, method:str, url:str, form:tuple=()) -> dict:
         "One API call with the current token; retried when transient; the token refreshed from the answer."
         req = Request(url, method=method, form=form, headers=(("Authorization", f"Bearer {self._token}"),), expect="json")
-        def attempt():
-            dl.limiter.wait()
-            r = dl.transport.request(method, req.full_url, req.body, dict(req.headers), dl.timeout_s)
-            if is_transient_status(r.status): raise TransientError(f"HTTP {r.status}", retry_after_s(r.headers))
-            try: d = json.loads(r.body)
-            except ValueError: raise ServiceError(f"DESaccess {url}: HTTP {r.status}, not JSON: {_snippet(r.text, 160)!r}") from None
-            if r.status != 200 or d.get("status") != "ok":
-                raise ServiceError(f"DESaccess {url}: {d.get('message', f'HTTP {r.status}')} "
-                                   "-> check DESACCESS_TOKEN (tokens expire: log in again) and DESACCESS_USER")
-            return d
-        d = with_retries(attempt, f"DESaccess {method} {url}", dl.retry)
+        try: r = dl.send(method, req.full_url, req.body, dict(req.headers))
+        except NoAnswer as e: raise ServiceError(f"DESaccess {method} {url}: {e}") from None
+        try: d = json.loads(r.body)
+        except ValueError: raise ServiceError(f"DESaccess {url}: HTTP {r.status}, not JSON: {readable_text(r.text, 160)!r}") from None
+        if r.status != 200 or d.get("status") != "ok":
+            raise ServiceError(f"DESaccess {url}: {d.get('message', f'HTTP {r.status}')} "
+                               "-> check DESACCESS_TOKEN (tokens expire: log in again) and DESACCESS_USER")
         self._token = d.get("new_token") or self._token
         return d
 
@@ -469,7 +468,7 @@ class DESaccess(CutoutSource):
             if st == "success": break
             if st == "failure": raise ServiceError(f"DESaccess job {job} failed -> see its log on the DESaccess job page")
             if waited >= self.max_wait_s: raise ServiceError(f"DESaccess job {job} still '{st}' after {waited:g} s -> rerun later to pick it up")
-            dl.retry.sleep(self.poll_s); waited += self.poll_s
+            dl.retry.wait(self.poll_s); waited += self.poll_s
         try: files = self._list_files(dl, f"{self.FILES}/{user}/cutout/{job}")
         except ServiceError as e: raise ServiceError(f"{e} -> if job {job} has expired, delete {memo} to submit it again") from None
         if "summary.json" not in files: raise ServiceError(f"DESaccess job {job} has no summary.json")

@@ -183,13 +183,13 @@ def _evaluate_task(parts:str, spec:dict, split:str, c:int, rows, r_max_pix:float
     "Measure unit `(split, c)` and write its part files (on a worker)."
     import survey2survey.evaluate as ev
     t0 = time.perf_counter()
-    name = ev._unit_name(split, c)
+    name = ev.unit_name(split, c)
     if (Path(parts)/f"{name}.json").exists(): return _result(name, 0, t0)
     for mine, theirs in zip((ev.IMAGE_MEASURES, ev.PAIR_MEASURES), measures):
         if mine != theirs: mine.clear(); mine.update(theirs)   # the client's measures, including any added in its session
     try:
         d = dict(store=worker_store(spec["store"]), models={m: worker_store(p) for m, p in spec["models"].items()})
-        ev._write_unit(Path(parts), name, ev._run_unit(d, split, rows, r_max_pix))
+        ev.write_unit(Path(parts), name, ev.run_unit(d, split, rows, r_max_pix))
     except S2SError as e: return _result(name, 0, t0, error=str(e))
     return _result(name, len(rows), t0)
 

@@ -19,18 +19,18 @@ import numpy as np
 import pandas as pd
 
 from .core import (InputError, StoreValidationError, atomic_write, check_seed, child_rng,
-                                get_logger, progress, resolve_path)
+                                get_logger, pretty, progress, resolve_path, set_order)
 from .metrics import (R_MAX_PIX, SSIM_DATA_RANGE, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_TRUNCATE,
                                    ZERO_POINT, beta, bootstrap_mean, image_metrics, mean_relative_difference,
                                    relative_difference, ssim_decomposition)
 from .store import SPLITS, Store, create_store, open_store
 
 # %% auto #0
-__all__ = ['log', 'FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'PARTS', 'INPUT_STORES', 'KNOWN_MODELS', 'DEFAULT_SAMPLE_SIZES',
-           'IMAGE_MEASURES', 'PAIR_MEASURES', 'SINGLE_METRICS', 'PAIR_METRICS', 'PAPER_TABLE2', 'PAPER_TABLE3',
-           'TABLE_COLUMNS', 'LABELS', 'write_synthetic_dataset', 'find_inputs', 'default_dataset', 'comparisons',
-           'mse_psnr', 'evaluate_chunk', 'delta_table', 'quartiles', 'profile_summary', 'paper_table', 'to_markdown',
-           'to_latex', 'Evaluation', 'load_evaluation', 'evaluate']
+__all__ = ['log', 'FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'PARTS', 'INPUT_STORES', 'DEFAULT_SAMPLE_SIZES', 'IMAGE_MEASURES',
+           'PAIR_MEASURES', 'SINGLE_METRICS', 'PAIR_METRICS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'TABLE_COLUMNS',
+           'write_synthetic_dataset', 'find_inputs', 'default_dataset', 'comparisons', 'mse_psnr', 'evaluate_chunk',
+           'delta_table', 'quartiles', 'profile_summary', 'paper_table', 'to_markdown', 'to_latex', 'Evaluation',
+           'load_evaluation', 'unit_name', 'run_unit', 'write_unit', 'evaluate']
 
 # %% ../nbs/31_evaluate.ipynb #ec1eac6e
 log = get_logger("evaluate")
@@ -39,7 +39,6 @@ FORMAT = "survey2survey-evaluation"
 FORMAT_VERSION = 1
 MANIFEST, PARTS = "evaluation.json", "_parts"
 INPUT_STORES = {"train": "pairs", "val": "pairs", "external": "external"}
-KNOWN_MODELS = ("cae", "cyclegan")     # the paper's models, first in tables; others follow alphabetically
 DEFAULT_SAMPLE_SIZES = {"train": 50, "val": 50, "external": 2500}   # bootstrap sample sizes (the paper's)
 
 # %% ../nbs/31_evaluate.ipynb #368a8249
@@ -119,9 +118,6 @@ def write_synthetic_dataset(
 def _sha(path:Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
-def _model_order(names) -> list[str]:
-    return [m for m in KNOWN_MODELS if m in names] + sorted(set(names) - set(KNOWN_MODELS))
-
 def _check_rows(rec:Store, src:Store, name:str):
     "`rec` must hold reconstructions of `src`'s images, row for row."
     if name not in rec:
@@ -167,7 +163,7 @@ def find_inputs(
         if rows.size == 0:
             log.warning(f"{src.path}: no {split!r} images"); continue
         recs = {}
-        for m in _model_order(found):
+        for m in set_order(found):
             p = folder/f"{m}-{name}"
             if name not in found[m]: continue
             rec = open_store(p, allow_incomplete=True)
@@ -308,9 +304,6 @@ PAPER_TABLE3 = {  # ΔS (mean, std)
     ("cyclegan", "external", "sdss"): (2.067, 1.001), ("cyclegan", "val", "sdss"): (1.334, 0.716),
     ("cyclegan", "val", "des"): (0.069, 0.125), ("des", "val", "sdss"): (1.224, 0.779)}
 TABLE_COLUMNS = (("external", "sdss"), ("val", "sdss"), ("val", "des"))
-LABELS = {"sdss": "SDSS", "des": "DES", "cae": "CAE", "cyclegan": "CycleGAN", "val": "validation", "external": "external"}
-
-def _label(s:str) -> str: return LABELS.get(s, s)
 
 def paper_table(
     deltas:pd.DataFrame, # `delta_table(...)`
@@ -320,38 +313,43 @@ def paper_table(
     if number not in (2, 3): raise InputError(f"the paper's difference tables are 2 and 3, not {number}")
     metric, scale, digits, paper = (("delta_flux", 1e3, 2, PAPER_TABLE2) if number == 2 else ("delta_snr", 1.0, 3, PAPER_TABLE3))
     d = deltas[deltas.metric == metric].set_index(["set", "split", "ref"])
-    models = _model_order(set(deltas["set"]) - {"des", "sdss"} | {"cae", "cyclegan"})
+    models = set_order(set(deltas["set"]) - {"des", "sdss"} | {"cae", "cyclegan"})
     fmt = lambda m, s: f"{round(m*scale, digits) + 0.0:.{digits}f} ± {s*scale:.{digits}f}".replace("-", "−")   # + 0.0: no "−0.00"
     rows = {}
     for j in models + ["des"]:
         cells = {}
         for split, i in TABLE_COLUMNS:
-            col = f"{_label(split)}, X_i = {_label(i)}"
+            col = f"{pretty(split)}, X_i = {pretty(i)}"
             applicable = j != i and not (split == "external" and "des" in (i, j))
             key = (j, split, i)
             ours = fmt(d.at[key, "mean"], d.at[key, "std"]) if key in d.index else ("—" if applicable else "n/a")
             theirs = fmt(paper[key][0]/scale, paper[key][1]/scale) if key in paper else ("—" if applicable else "n/a")
             cells[(col, "ours")], cells[(col, "paper")] = ours, theirs
-        rows[_label(j)] = cells
+        rows[pretty(j)] = cells
     t = pd.DataFrame.from_dict(rows, orient="index")
     t.columns = pd.MultiIndex.from_tuples(t.columns)
     t.index.name = "X_j"
     return t
 
 # %% ../nbs/31_evaluate.ipynb #b08da126
-def _header(t:pd.DataFrame) -> list[tuple]:
-    return [c if isinstance(c, tuple) else (c,) for c in t.columns]
+def _cells(t:pd.DataFrame, floatfmt:str, esc) -> pd.DataFrame:
+    "`t` with float cells formatted and every cell and label passed through `esc`; column groups kept."
+    out = t.map(lambda v: esc(format(v, floatfmt) if isinstance(v, float) else str(v)))
+    out.index = out.index.map(lambda v: esc(str(v)))
+    out.index.name = esc(t.index.name) if t.index.name else None
+    return out
 
 def to_markdown(
     t:pd.DataFrame, # a table (MultiIndex columns are joined with ' · ')
     floatfmt:str=".4g", # format of float cells
+    index:bool=True, # write the index as the first column
 ) -> str:
-    "A Markdown pipe table of `t`, index first."
-    cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
-    head = [str(t.index.name or "")] + [" · ".join(map(str, c)) for c in _header(t)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"]*len(head)) + "|"]
-    lines += ["| " + " | ".join([str(i)] + [cell(v) for v in r]) + " |" for i, r in zip(t.index, t.itertuples(index=False))]
-    return "\n".join(lines) + "\n"
+    "A GitHub-flavoured Markdown table of `t` (pandas' `to_markdown`); `|` in a cell is escaped."
+    esc = lambda s: s.replace("|", "\\|")
+    m = _cells(t, floatfmt, esc)
+    m.columns = [esc(" · ".join(map(str, c)) if isinstance(c, tuple) else str(c)) for c in t.columns]
+    if index: m = m.reset_index(names=m.index.name or "")
+    return m.to_markdown(index=False, disable_numparse=True, tablefmt="github") + "\n"
 
 def _tex(s) -> str:
     s = str(s).replace("\\", r"\textbackslash{}")
@@ -365,24 +363,11 @@ def to_latex(
     caption:str|None=None, # table caption
     floatfmt:str=".4g", # format of float cells
 ) -> str:
-    "A booktabs LaTeX table of `t`, index first."
-    cell = lambda v: format(v, floatfmt) if isinstance(v, float) else v
-    cols = _header(t)
-    lines = [r"\begin{table}", r"\centering"] + ([rf"\caption{{{_tex(caption)}}}"] if caption else [])
-    lines += [r"\begin{tabular}{l" + "c"*len(cols) + "}", r"\toprule"]
-    if len(cols[0]) == 2:
-        groups, k = [], 0
-        while k < len(cols):
-            n = next((m for m in range(k, len(cols)) if cols[m][0] != cols[k][0]), len(cols)) - k
-            groups.append(rf"\multicolumn{{{n}}}{{c}}{{{_tex(cols[k][0])}}}"); k += n
-        lines.append(" & ".join([""] + groups) + r" \\")
-        lines.append(" & ".join([_tex(t.index.name or "")] + [_tex(c[1]) for c in cols]) + r" \\")
-    else:
-        lines.append(" & ".join([_tex(t.index.name or "")] + [_tex(" ".join(map(str, c))) for c in cols]) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join([_tex(i)] + [_tex(cell(v)) for v in r]) + r" \\" for i, r in zip(t.index, t.itertuples(index=False))]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+    "A booktabs LaTeX table of `t`, index first (pandas' `Styler.to_latex`)."
+    return (_cells(t, floatfmt, _tex).style.format_index(_tex, axis=1)
+            .to_latex(caption=_tex(caption) if caption else None, hrules=True, multicol_align="c", environment="table",
+                      position_float="centering", column_format="l" + "c"*t.shape[1]))
+
 
 # %% ../nbs/31_evaluate.ipynb #fcd7ea3d
 @dataclass
@@ -434,15 +419,25 @@ def _units(inputs:dict) -> list[tuple[str, int, np.ndarray]]:
         for c in np.unique(chunk): out.append((split, int(c), rows[chunk == c]))
     return out
 
-def _unit_name(split:str, c:int) -> str: return f"{split}-{c:06d}"
+def unit_name(
+    split:str, # `val`, `external`, ...
+    c:int, # the store chunk the unit's rows lie in
+) -> str:
+    "The name of an evaluation unit, which its part files carry: `val-000003`."
+    return f"{split}-{c:06d}"
 
 def _read_rows(store:Store, name:str, rows:np.ndarray) -> np.ndarray:
     "Images `rows` (sorted, within a few chunks) of array `name`: one slice read, then a selection."
     block = store.array(name)[int(rows[0]):int(rows[-1]) + 1]
     return block if len(block) == len(rows) else block[rows - rows[0]]
 
-def _run_unit(d:dict, split:str, rows:np.ndarray, r_max_pix:float):
-    "Read one unit's images of every set and measure them."
+def run_unit(
+    d:dict, # one split's inputs: `{'store': Store, 'models': {model: Store}}`
+    split:str, # the split
+    rows:np.ndarray, # the unit's rows of the store (one chunk's)
+    r_max_pix:float, # outermost profile radius
+):
+    "Read one unit's images of every set and measure them: `(images, pairs, profiles)`, as `write_unit` stores them."
     src = d["store"]
     images = {a: _read_rows(src, a, rows) for a in ("sdss", "des") if a in src}
     images.update({m: _read_rows(rec, m, rows) for m, rec in d["models"].items()})
@@ -459,7 +454,12 @@ def _run_unit(d:dict, split:str, rows:np.ndarray, r_max_pix:float):
         t.loc[t["nonfinite"].to_numpy(), cols] = np.nan
     return im, pr, {s: np.where(bad[:, None], np.nan, v) for s, v in prof.items()}
 
-def _write_unit(parts:Path, name:str, result):
+def write_unit(
+    parts:Path, # the evaluation's part folder
+    name:str, # `unit_name(split, c)`
+    result, # what `run_unit` returned
+):
+    "Write one unit's part files, the completion record (`<name>.json`) last."
     im, pr, prof = result
     with atomic_write(parts/f"{name}.images.parquet") as f: im.to_parquet(f, index=False)
     with atomic_write(parts/f"{name}.pairs.parquet") as f: pr.to_parquet(f, index=False)
@@ -471,7 +471,7 @@ def _gather(out:Path, units:list, radius_pix) -> tuple[pd.DataFrame, pd.DataFram
     parts = out/PARTS
     ims, prs, profs = [], [], {}
     for split, c, _ in units:
-        name = _unit_name(split, c)
+        name = unit_name(split, c)
         ims.append(pd.read_parquet(parts/f"{name}.images.parquet"))
         prs.append(pd.read_parquet(parts/f"{name}.pairs.parquet"))
         with np.load(parts/f"{name}.profiles.npz") as z:
@@ -569,13 +569,13 @@ def evaluate(
     parts = out/PARTS
     parts.mkdir(exist_ok=True)
     units = _units(inputs)
-    pending = [u for u in units if not (parts/f"{_unit_name(u[0], u[1])}.json").exists()]
+    pending = [u for u in units if not (parts/f"{unit_name(u[0], u[1])}.json").exists()]
     if len(pending) < len(units): log.info(f"{out}: resuming, {len(units) - len(pending)} of {len(units)} chunks already done")
     if map_units is not None: map_units(parts, inputs, pending, float(r_max_pix))
     else:
         bar = progress(total=sum(len(u[2]) for u in pending), desc=f"evaluate {folder.name}", unit="image")
         for split, c, rows in pending:
-            _write_unit(parts, _unit_name(split, c), _run_unit(inputs[split], split, rows, r_max_pix))
+            write_unit(parts, unit_name(split, c), run_unit(inputs[split], split, rows, r_max_pix))
             bar.update(len(rows))
         bar.close()
     images, pairs, profs = _gather(out, units, radius_pix)

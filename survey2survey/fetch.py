@@ -21,11 +21,11 @@ import pandas as pd
 import survey2survey
 from .align import (CleaningConfig, Quality, catalogue_flags, cleaning_report, flag_names, image_flags,
                                  image_quality, on_grid, pair_offset_pix, target_grid)
-from .catalogues import (DATALAB_TAP, NORTH_CAP, STRIPE82, Box, RecordingTransport, ReplayTransport, RetryPolicy,
-                                      Transport, UrllibTransport, crossmatch, des_galaxy_adql, fixtures_dir, query_tiles,
+from .catalogues import (DATALAB_TAP, NORTH_CAP, STRIPE82, Box, crossmatch, des_galaxy_adql, query_tiles,
                                       sdss_galaxy_sql)
 from .core import InputError, S2SError, atomic_write, check_seed, child_rng, get_logger, progress, resolve_path
 from .cutouts import SURVEY_OF_SOURCE, CutoutSource, Downloader, NoCutout, make_source
+from .http import RecordingTransport, ReplayTransport, RetryPolicy, Transport, UrllibTransport, fixtures_dir
 from .store import create_store
 
 # %% auto #0

@@ -11,15 +11,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .core import InputError, resolve_path
-from .plots import pretty, set_colour
+from .core import InputError, pretty, resolve_path
+from .plots import set_colour
 from .store import open_store
 
 # %% auto #0
 __all__ = ['GAMMA_RESIDUAL', 'GAMMA_GAIN', 'LETTERS', 'METRIC_COLUMNS', 'METRIC_SYMBOLS', 'STORE_SPLIT', 'FLAG_KINDS',
-           'power_stretch', 'diverging_display', 'dataset_images', 'difference_panel', 'image_grid', 'fig1_samples',
-           'grid_rows', 'render_rows', 'row_label', 'fig3_validation_grid', 'fig4_external_grid', 'fig2_schematic',
-           'flag_columns', 'artifact_highlights', 'flag_recovery', 'highlight_figure']
+           'power_stretch', 'diverging_display', 'dataset_folder', 'dataset_images', 'difference_panel', 'image_grid',
+           'fig1_samples', 'grid_rows', 'render_rows', 'row_label', 'fig3_validation_grid', 'fig4_external_grid',
+           'fig2_schematic', 'flag_columns', 'artifact_highlights', 'flag_recovery', 'highlight_figure']
 
 # %% ../nbs/41_gallery.ipynb #6fd64c2b
 GAMMA_RESIDUAL = 0.3 # the paper's power law for reconstruction − DES (Fig 3, rows E, F)
@@ -45,7 +45,10 @@ def diverging_display(
     return (0.5 + 0.5*s).astype(np.float32)
 
 # %% ../nbs/41_gallery.ipynb #6abc42b5
-def _folder(dataset):
+def dataset_folder(
+    dataset, # dataset name under the data root, or its folder
+):
+    "The dataset's folder (a `Path`); an `InputError` if there is none."
     folder = resolve_path(dataset)
     if not folder.is_dir():
         raise InputError(f"no dataset folder {folder}; make one with `survey2survey simulate` (or pass a path)")
@@ -58,7 +61,7 @@ def dataset_images(
     models=("cae", "cyclegan"), # reconstructions to read from `<model>-<store>`
 ) -> dict:
     "`{'sdss': (n, H, W, 3), 'des': ... (pairs only), model: ...}` for `rows` of `store`."
-    folder = _folder(dataset)
+    folder = dataset_folder(dataset)
     src = open_store(folder/store)
     rows = np.atleast_1d(np.asarray(rows, dtype=np.int64))
     out = {a: src.read(a, rows) for a in ("sdss", "des") if a in src}
@@ -134,7 +137,7 @@ def fig1_samples(
     seed:int=0, # which validation galaxies
 ):
     "Paper Fig 1: DES (top row) and SDSS (bottom row) images of `n` random validation galaxies; returns `(fig, axes)`."
-    src = open_store(_folder(dataset)/"pairs")
+    src = open_store(dataset_folder(dataset)/"pairs")
     rows = _pick(src, "val", n, seed, None)
     im = dataset_images(dataset, "pairs", rows, models=())
     return image_grid([("DES", im["des"], set_colour("des")), ("SDSS", im["sdss"], set_colour("sdss"))],
@@ -168,7 +171,7 @@ def row_label(name:str, kind:str, gamma=None) -> str:
     return f"{pretty(a)} − {pretty(b)}\n(γ = {gamma:g})"
 
 def _grid(dataset, store, split, n, seed, indices, models, spec, title):
-    src = open_store(_folder(dataset)/store)
+    src = open_store(dataset_folder(dataset)/store)
     rows = _pick(src, split, n, seed, indices)
     shown = render_rows(dataset_images(dataset, store, rows, models), spec)
     grid = [(row_label(name, kind, g), shown[name], set_colour(a)) for name, kind, a, b, g in spec]
@@ -239,7 +242,7 @@ def fig2_schematic(
 METRIC_COLUMNS = {"l": "l_mean", "c": "c_mean", "s": "s_mean", "mssim": "mssim"}
 METRIC_SYMBOLS = {"l": "ℓ̄", "c": "c̄", "s": "s̄", "mssim": "MSSIM", "l_mean": "ℓ̄", "c_mean": "c̄", "s_mean": "s̄"}
 STORE_SPLIT = {"external": "external", "pairs": "val"} # the split evaluated in each store
-FLAG_KINDS = ("trail", "cosmic", "bleed", "partial") # `survey2survey.simulate.ARTIFACT_KINDS`
+FLAG_KINDS = ("trail", "cosmic", "bleed", "partial") # `survey2survey.render.ARTIFACT_KINDS`
 
 def _metric_column(m:str) -> str:
     if m in METRIC_COLUMNS: return METRIC_COLUMNS[m]
@@ -266,7 +269,7 @@ def artifact_highlights(
 ) -> pd.DataFrame:
     "The `n` images of lowest reconstruction/SDSS metric per model and metric, with their artifact flags."
     from survey2survey.evaluate import load_evaluation
-    split, folder = _split(store), _folder(dataset)
+    split, folder = _split(store), dataset_folder(dataset)
     pairs = load_evaluation(folder).pairs
     cat = open_store(folder/store).catalogue
     flags = flag_columns(cat)
@@ -293,7 +296,7 @@ def flag_recovery(
 ) -> pd.DataFrame:
     """Per artifact kind (and `any`): selected images that carry it vs its base rate among the images of the
     evaluated split, and the enrichment (selected fraction / base rate). NaN where the store has no flags."""
-    split, folder = _split(store), _folder(dataset)
+    split, folder = _split(store), dataset_folder(dataset)
     src = open_store(folder/store)
     cat, pool = src.catalogue, src.indices(split)
     rows = np.unique(selection["row"].to_numpy().astype(np.int64)) if len(selection) else np.array([], np.int64)
@@ -323,7 +326,7 @@ def highlight_figure(
     "Paper Figs 12/13: the selected images, SDSS (and DES), each reconstruction, metric values and flags; returns `(fig, axes)`."
     _split(store)
     if not len(selection): raise InputError("the selection is empty")
-    folder = _folder(dataset)
+    folder = dataset_folder(dataset)
     src = open_store(folder/store)
     rows = list(dict.fromkeys(selection["row"].astype(int).tolist()))[:int(max_images)]
     models = list(dict.fromkeys(selection["model"]))

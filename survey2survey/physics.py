@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .core import InputError, get_logger, resolve_path
+from .core import InputError, get_logger, pretty, resolve_path
 from .surveys import BANDS, OUTPUT_SIZE, SDSS, Display
 
 log = get_logger("physics")
@@ -20,12 +20,11 @@ log = get_logger("physics")
 # %% auto #0
 __all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_POINT_NMGY', 'DETECT_THRESHOLD_BETA',
            'DETECT_SMOOTH_PIX', 'DETECT_NPIXELS', 'MEASURED', 'CALIBRATED', 'PA_MIN_ELLIPTICITY', 'OUTLIER', 'UNITS',
-           'LABELS', 'SET_LABELS', 'REMOVED_AT', 'NEIGHBOUR_APERTURE_PIX', 'NEIGHBOUR_ANNULUS_PIX',
-           'NEIGHBOUR_MIN_BETA_FLUX', 'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise',
-           'measure_one', 'measure', 'truth_table', 'neighbour_table', 'fit_calibration', 'calibrate', 'residuals',
-           'nmad', 'preservation_table', 'closer_table', 'plot_residuals', 'artifact_excess', 'artifact_removal',
-           'neighbour_fluxes', 'neighbour_summary', 'artifact_summary', 'physics_report', 'markdown_table',
-           'save_report']
+           'LABELS', 'REMOVED_AT', 'NEIGHBOUR_APERTURE_PIX', 'NEIGHBOUR_ANNULUS_PIX', 'NEIGHBOUR_MIN_BETA_FLUX',
+           'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise', 'measure_one', 'measure',
+           'truth_table', 'neighbour_table', 'fit_calibration', 'calibrate', 'residuals', 'nmad', 'preservation_table',
+           'closer_table', 'plot_residuals', 'artifact_excess', 'artifact_removal', 'neighbour_fluxes',
+           'neighbour_summary', 'artifact_summary', 'physics_report', 'save_report']
 
 # %% ../nbs/32_physics.ipynb #88c0b0d4
 PIXSCALE_ARCSEC = SDSS.pixel_scale_arcsec # every stored picture is on the SDSS grid (DES is resampled onto it)
@@ -35,7 +34,7 @@ ZERO_POINT_NMGY = 22.5 # AB magnitude of one nanomaggy
 
 def des_display() -> Display:
     "The display recipe of the simulation's DES pictures (the pictures the models learn to make)."
-    from survey2survey.simulate import SimConfig
+    from survey2survey.scene import SimConfig
     return SimConfig(n_train=1, n_val=0, n_external=0).des_display
 
 def nmgy_to_mag(flux):
@@ -194,7 +193,7 @@ def neighbour_table(
     margin_pix:float=5.0, # keep sources at least this far inside the picture
 ) -> pd.DataFrame:
     "Every neighbouring galaxy and star inside the picture: row, kind, x_pix, y_pix (column, row of the stored picture), mag_r (SDSS r, AB)."
-    from survey2survey.simulate import field_objects
+    from survey2survey.scene import field_objects
     from survey2survey.store import open_store
     s = open_store(resolve_path(store)) if not hasattr(store, "catalogue") else store
     cat = s.catalogue
@@ -303,8 +302,6 @@ def closer_table(
     return pd.DataFrame(rows)
 
 # %% ../nbs/32_physics.ipynb #eaf36fb2
-SET_LABELS = dict(sdss="SDSS input", des="DES", cae="CAE", cyclegan="CycleGAN")
-
 def plot_residuals(
     measured:dict, # `{set: calibrated measurements}`
     truth:pd.DataFrame, # `truth_table` of those galaxies
@@ -326,7 +323,7 @@ def plot_residuals(
         if ok.any():
             b, w = np.median(r[ok]), nmad(r)
             a.axhspan(b - w, b + w, color="C1", alpha=0.2); a.axhline(b, color="C1", lw=1)
-            a.set_title(f"{SET_LABELS.get(s, s)}\nbias {b:+.3f}, NMAD {w:.3f}", fontsize=8)
+            a.set_title(f"{pretty(s)}\nbias {b:+.3f}, NMAD {w:.3f}", fontsize=8)
         a.set_xlabel("true β magnitude [AB mag]", fontsize=8)
     axes[0].set_ylabel(f"Δ {LABELS[quantity]}{unit}\n(measured − true)", fontsize=8)
     for a in axes: a.tick_params(labelsize=7)
@@ -340,7 +337,7 @@ _ARTIFACT_SIGN = dict(trail=1, cosmic=1, bleed=1, partial=-1) # partial coverage
 def artifact_excess(
     b:np.ndarray, # (H, W) β of the picture judged
     b_des:np.ndarray, # (H, W) β of the clean DES picture of the same galaxy
-    mask:np.ndarray, # (H, W) the artifact's pixels (`simulate.artifact_mask`)
+    mask:np.ndarray, # (H, W) the artifact's pixels (`render.artifact_mask`)
     kind:str, # the artifact's kind
 ) -> float:
     "Excess light of the artifact over the DES picture inside its mask, Σ_mask max(s (β − β_DES), 0), s = −1 for partial coverage, +1 otherwise."
@@ -351,7 +348,7 @@ def artifact_removal(
     catalogue:pd.DataFrame, # the N catalogue rows (simulated: artifact flags and geometry)
 ) -> pd.DataFrame:
     "One row per flagged SDSS artifact and set: excess light (β·pixels) and removal rate 1 − E_set/E_SDSS (0 for SDSS, 1 for DES)."
-    from survey2survey.simulate import ARTIFACT_KINDS, artifact_mask
+    from survey2survey.render import ARTIFACT_KINDS, artifact_mask
     b = {s: np.asarray(x, np.float64).mean(-1) for s, x in images.items()}
     des_flag = catalogue[[c for c in (f"des_{k}" for k in ARTIFACT_KINDS) if c in catalogue]].any(axis=1).to_numpy()
     rows = []
@@ -460,16 +457,6 @@ def _closed(fig):
     return fig
 
 # %% ../nbs/32_physics.ipynb #4058f1ca
-def markdown_table(
-    t:pd.DataFrame, # the table
-    digits:int=4, # significant digits of floats
-) -> str:
-    "A GitHub-flavoured Markdown table (pandas' `to_markdown` needs `tabulate`, which is not a dependency)."
-    fmt = lambda v: f"{v:.{digits}g}" if isinstance(v, (float, np.floating)) else str(v)
-    lines = ["| " + " | ".join(map(str, t.columns)) + " |", "|" + "---|"*len(t.columns)]
-    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in t.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
 def save_report(
     report:dict, # `physics_report`
     out, # folder to write to
@@ -477,11 +464,12 @@ def save_report(
     "Write the tables (.csv and .md) and the figures (.png and .pdf) of a report; returns the paths."
     from pathlib import Path
     from survey2survey.core import atomic_write
+    from survey2survey.evaluate import to_markdown
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in ("preservation", "closer", "artifacts", "neighbours", "calibration"):
         t = report[name]
-        for ext, text in (("csv", t.to_csv(index=name == "calibration")), ("md", markdown_table(t.reset_index() if name == "calibration" else t))):
+        for ext, text in (("csv", t.to_csv(index=name == "calibration")), ("md", to_markdown(t.reset_index() if name == "calibration" else t, index=False))):
             with atomic_write(out/f"physics_{name}.{ext}", "w") as f: f.write(text)
             paths.append(out/f"physics_{name}.{ext}")
     for q, fig in report["figures"].items():

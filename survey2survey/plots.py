@@ -11,11 +11,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .core import InputError
+from .core import InputError, pretty
 
 # %% auto #0
-__all__ = ['SET_COLOURS', 'SPLIT_STYLES', 'METRIC_LABELS', 'NAMES', 'set_colour', 'pretty', 'kde_quartiles', 'metric_figure',
-           'profile_figure']
+__all__ = ['SET_COLOURS', 'SPLIT_STYLES', 'METRIC_LABELS', 'set_colour', 'kde_quartiles', 'metric_figure', 'profile_figure']
 
 # %% ../nbs/40_plots.ipynb #0f0cef5d
 SET_COLOURS = {"sdss": "#1f77b4", "des": "#ff7f0e", "cae": "#2ca02c", "cyclegan": "#d62728"}
@@ -23,7 +22,6 @@ _EXTRA_COLOURS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17bec
 SPLIT_STYLES = {"val": "-", "external": "--", "train": ":"}
 METRIC_LABELS = {"flux_mag": "pseudo-flux magnitude $F$", "snr": "mean S/N", "l_mean": r"mean luminance index $\bar\ell$",
                  "c_mean": r"mean contrast index $\bar c$", "s_mean": r"mean cross-correlation index $\bar s$", "mssim": "MSSIM"}
-NAMES = {"sdss": "SDSS", "des": "DES", "cae": "CAE", "cyclegan": "CycleGAN", "val": "validation", "external": "external"}
 
 def set_colour(
     name:str, # an image set (`sdss`, `cae`, ...) or a comparison (`cae/sdss`: the colour of its set j)
@@ -31,10 +29,6 @@ def set_colour(
     "The colour of an image set, the same in every figure."
     s = name.split("/")[0]
     return SET_COLOURS.get(s) or _EXTRA_COLOURS[sum(map(ord, s)) % len(_EXTRA_COLOURS)]
-
-def pretty(name:str) -> str:
-    "`cae/sdss` -> `CAE/SDSS`."
-    return "/".join(NAMES.get(p, p) for p in name.split("/"))
 
 # %% ../nbs/40_plots.ipynb #cd8e64b6
 def kde_quartiles(
@@ -84,7 +78,7 @@ def _groups(df:pd.DataFrame, key:str, metric:str, wanted:list) -> tuple[dict, di
     for split, name in wanted:
         v = df[(df["split"] == split) & (df[key] == name)][metric]
         if not len(v): continue
-        label = f"{pretty(name)} ({NAMES.get(split, split)})"
+        label = f"{pretty(name)} ({pretty(split)})"
         groups[label], colours[label], styles[label] = v.to_numpy(), set_colour(name), SPLIT_STYLES.get(split, "-")
     return groups, colours, styles
 
@@ -130,7 +124,7 @@ def profile_figure(
             if g["sigma"].notna().all():
                 ax.fill_between(g["radius_pix"], g["dfds"] - g["sigma"], g["dfds"] + g["sigma"], color=c, alpha=0.25, lw=0,
                                 gid=f"band:{split}/{s}")
-        ax.set_title(NAMES.get(split, split))
+        ax.set_title(pretty(split))
         ax.set_xlabel("radius $r$ (pix)")
         if log: ax.set_yscale("log")
         ax.legend(frameon=False, fontsize="small")

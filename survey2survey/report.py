@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,8 @@ import pandas as pd
 from .core import InputError, atomic_write, get_logger
 
 # %% auto #0
-__all__ = ['log', 'ALPHA', 'PROFILE_AGREEMENT', 'ITEMS', 'FIDELITY_FIGURES', 'CSS', 'findings', 'findings_md', 'fidelity_md',
-           'report_markdown', 'simple_markdown', 'to_html', 'write_report']
+__all__ = ['log', 'ALPHA', 'PROFILE_AGREEMENT', 'PHYSICS_QUANTITIES', 'ITEMS', 'OUTPUTS', 'FIDELITY_FIGURES', 'CSS', 'findings',
+           'Item', 'findings_md', 'fidelity_md', 'report_markdown', 'to_html', 'write_report']
 
 # %% ../nbs/71_report.ipynb #b416e362
 log = get_logger("report")
@@ -112,47 +112,63 @@ def findings(
     return pd.DataFrame(rows, columns=["finding", "subject", "statistic", "value", "p", "supported"])
 
 # %% ../nbs/71_report.ipynb #53689136
-ITEMS = [  # (title, kind, file stem, caption)
-    ("Fig 1", "figure", "fig1", "Sample DES (top) and SDSS (bottom) validation images."),
-    ("Fig 2", "figure", "fig2", "The CycleGAN (drawn): G maps SDSS to DES, F back; D_X, D_Y discriminators; λ-weighted cycle loss (eqs. 2-4)."),
-    ("Table 1", "table", "table1", "The CAE's layers and parameter counts, from the built model, beside the paper's."),
-    ("Fig 3", "figure", "fig3", "Validation grid: A SDSS, B DES, C CAE, D CycleGAN, E-F residuals against DES (γ = 0.3), G-H gains over SDSS (γ = 0.5)."),
-    ("Fig 4", "figure", "fig4", "External grid: SDSS, CAE, CycleGAN, CAE−SDSS, CycleGAN−SDSS (γ = 0.5)."),
-    ("Fig 5", "figure", "fig5", "KDE of the pseudo-flux magnitude F (eq. 5) with quartile bars."),
-    ("Table 2", "table", "table2", "ΔF × 10³ ± std (eq. 6), ours beside the paper's."),
-    ("Fig 6", "figure", "fig6", "KDE of the mean S/N (eq. 7) with quartile bars."),
-    ("Table 3", "table", "table3", "ΔS ± std (eq. 8), ours beside the paper's."),
-    ("Fig 7", "figure", "fig7", "Mean dF/dS profiles (eq. 9) ± bootstrap σ̂, validation (left) and external (right)."),
-    ("Fig 8", "figure", "fig8", "Mean luminance index ℓ̄: robustness (left), quality (right)."),
-    ("Fig 9", "figure", "fig9", "Mean contrast index c̄: robustness (left), quality (right)."),
-    ("Fig 10", "figure", "fig10", "Mean structure index s̄: robustness (left), quality (right)."),
-    ("Fig 11", "figure", "fig11", "MSSIM: robustness (left), quality (right)."),
-    ("Fig 12", "figure", "fig12", "External images with the lowest reconstruction/SDSS ℓ̄, c̄, s̄ or MSSIM (chosen automatically)."),
-    ("Fig 13", "figure", "fig13", "Validation images with the lowest reconstruction/SDSS ℓ̄, c̄, s̄ or MSSIM (chosen automatically)."),
-    ("Artifact flags", "table", "flags", "Simulated artifact flags among the images of Figs 12-13, against the base rate."),
-]
+@dataclass(frozen=True)
+class Item:
+    "One figure or table a figure notebook writes, and how the report shows it."
+    notebook:str # the notebook that writes it, e.g. `91_samples`
+    kind:str # `figure` or `table`
+    stem:str # its file name under `figures/` or `tables/`, without extension
+    title:str|None = None # its section of the report (`None`: shown elsewhere, or only linked)
+    caption:str = "" # the section's caption
+
+PHYSICS_QUANTITIES = ("mag_beta", "mag_g", "mag_r", "mag_i", "g_r", "r_i", "log_hlr", "ellipticity", "pa_deg")
+ITEMS = (  # in the paper's order; `97_fidelity` has a section of its own (`fidelity_md`)
+    Item("91_samples", "figure", "fig1", "Fig 1", "Sample DES (top) and SDSS (bottom) validation images."),
+    Item("91_samples", "figure", "fig2", "Fig 2", "The CycleGAN (drawn): G maps SDSS to DES, F back; D_X, D_Y discriminators; λ-weighted cycle loss (eqs. 2-4)."),
+    Item("91_samples", "table", "table1", "Table 1", "The CAE's layers and parameter counts, from the built model, beside the paper's."),
+    Item("92_grids", "figure", "fig3", "Fig 3", "Validation grid: A SDSS, B DES, C CAE, D CycleGAN, E-F residuals against DES (γ = 0.3), G-H gains over SDSS (γ = 0.5)."),
+    Item("92_grids", "figure", "fig4", "Fig 4", "External grid: SDSS, CAE, CycleGAN, CAE−SDSS, CycleGAN−SDSS (γ = 0.5)."),
+    Item("93_flux_snr", "figure", "fig5", "Fig 5", "KDE of the pseudo-flux magnitude F (eq. 5) with quartile bars."),
+    Item("93_flux_snr", "table", "table2", "Table 2", "ΔF × 10³ ± std (eq. 6), ours beside the paper's."),
+    Item("93_flux_snr", "figure", "fig6", "Fig 6", "KDE of the mean S/N (eq. 7) with quartile bars."),
+    Item("93_flux_snr", "table", "table3", "Table 3", "ΔS ± std (eq. 8), ours beside the paper's."),
+    Item("94_profiles", "figure", "fig7", "Fig 7", "Mean dF/dS profiles (eq. 9) ± bootstrap σ̂, validation (left) and external (right)."),
+    Item("95_ssim", "figure", "fig8", "Fig 8", "Mean luminance index ℓ̄: robustness (left), quality (right)."),
+    Item("95_ssim", "figure", "fig9", "Fig 9", "Mean contrast index c̄: robustness (left), quality (right)."),
+    Item("95_ssim", "figure", "fig10", "Fig 10", "Mean structure index s̄: robustness (left), quality (right)."),
+    Item("95_ssim", "figure", "fig11", "Fig 11", "MSSIM: robustness (left), quality (right)."),
+    Item("96_artifacts", "figure", "fig12", "Fig 12", "External images with the lowest reconstruction/SDSS ℓ̄, c̄, s̄ or MSSIM (chosen automatically)."),
+    Item("96_artifacts", "figure", "fig13", "Fig 13", "Validation images with the lowest reconstruction/SDSS ℓ̄, c̄, s̄ or MSSIM (chosen automatically)."),
+    Item("96_artifacts", "table", "table12"), Item("96_artifacts", "table", "table13"),   # the images of Figs 12-13
+    Item("96_artifacts", "table", "flags", "Artifact flags", "Simulated artifact flags among the images of Figs 12-13, against the base rate."),
+    *(Item("97_fidelity", "figure", f"physics_{q}") for q in PHYSICS_QUANTITIES),
+    *(Item("97_fidelity", "table", f"physics_{t}") for t in ("preservation", "closer", "artifacts", "neighbours")),
+)
+OUTPUTS = {nb: (tuple(i.stem for i in ITEMS if i.notebook == nb and i.kind == "figure"),
+                tuple(i.stem for i in ITEMS if i.notebook == nb and i.kind == "table"))
+           for nb in dict.fromkeys(i.notebook for i in ITEMS)}   # notebook -> (figures, tables) it writes
 
 def _table_md(out:Path, stem:str) -> str:
     p = out/"tables"/f"{stem}.md"
     return p.read_text() if p.exists() else f"*(missing: tables/{stem}.md)*\n"
 
 def _steps_md(steps:list) -> str:
+    from survey2survey.evaluate import to_markdown
     t = pd.DataFrame(steps)
     t["made_in_s"] = t["made_in_s"] if "made_in_s" in t else np.nan
     t["made_in_s"] = t["made_in_s"].fillna(t["seconds"].where(t["status"] == "done"))
-    made = lambda v: "" if pd.isna(v) else f"{v:.1f}"
-    lines = ["| step | status | seconds (this run) | seconds to make | detail |", "|---|---|---|---|---|"]
-    lines += [f"| {r.step} | {r.status} | {r.seconds:.1f} | {made(r.made_in_s)} | {r.detail} |" for r in t.itertuples()]
-    lines.append(f"| **total** | | {t['seconds'].sum():.1f} | {t['made_in_s'].sum():.1f} | |")
-    return "\n".join(lines) + "\n"
+    s = lambda v: "" if pd.isna(v) else f"{v:.1f}"
+    rows = [[r.step, r.status, s(r.seconds), s(r.made_in_s), r.detail] for r in t.itertuples()]
+    rows.append(["**total**", "", s(t["seconds"].sum()), s(t["made_in_s"].sum()), ""])
+    return to_markdown(pd.DataFrame(rows, columns=["step", "status", "seconds (this run)", "seconds to make", "detail"]), index=False)
 
 def findings_md(f:pd.DataFrame) -> str:
     "The findings as a Markdown table."
+    from survey2survey.evaluate import to_markdown
     mark = lambda s: "n/a" if s is None or (isinstance(s, float) and np.isnan(s)) else ("**yes**" if s else "no")
-    lines = ["| paper's finding | subject | supported here? | statistic |", "|---|---|---|---|"]
-    cell = lambda v: str(v).replace("|", "\\|")
-    lines += [f"| {cell(r.finding)} | {cell(r.subject)} | {mark(r.supported)} | {cell(r.statistic)} |" for r in f.itertuples()]
-    return "\n".join(lines) + "\n"
+    t = pd.DataFrame({"paper's finding": f["finding"], "subject": f["subject"], "supported here?": f["supported"].map(mark),
+                      "statistic": f["statistic"]})
+    return to_markdown(t, index=False)
 
 FIDELITY_FIGURES = ("mag_beta", "g_r", "log_hlr", "ellipticity") # shown in the report; the others are linked
 
@@ -192,12 +208,11 @@ def report_markdown(
           f"Dataset `{dataset}`; evaluation `{ev.path}`. Figures and tables in the paper's order "
           "(Buncher, Sharma & Carrasco Kind 2021); where the paper gives numbers, ours are beside them. "
           + (f"Expected cost of this preset: {info['expected_time']}.\n" if info.get("expected_time") else "\n")]
-    for title, kind, stem, caption in ITEMS:
+    for title, kind, stem, caption in ((i.title, i.kind, i.stem, i.caption) for i in ITEMS if i.title):
         md.append(f"## {title}\n\n{caption}\n")
         if kind == "figure": md.append(f"![{title}](figures/{stem}.png)\n\n[PDF](figures/{stem}.pdf)\n")
         elif stem in ("table2", "table3"): md.append(to_markdown(ev.table(int(stem[-1]))))
         else: md.append(_table_md(out, stem))
-    from survey2survey.reproduce import OUTPUTS
     others = sorted(p for p in (out/"notebooks").glob("*.ipynb") if p.stem not in OUTPUTS) if (out/"notebooks").is_dir() else []
     if others:
         md.append("## Beyond the paper\n\nFurther notebooks run by the reproduction (their tables and figures are in this folder):\n")
@@ -212,39 +227,6 @@ def report_markdown(
     return "\n".join(md)
 
 # %% ../nbs/71_report.ipynb #6dd58a5a
-def _inline(s:str) -> str:
-    s = html.escape(s, quote=False)
-    s = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r'<img alt="\1" src="\2">', s)
-    s = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', s)
-    s = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", s)
-    s = re.sub(r"\*([^*]+)\*", r"<em>\1</em>", s)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
-
-def simple_markdown(md:str) -> str:
-    "HTML of `md` (headings, paragraphs, pipe tables, images, links, emphasis, code)."
-    out, para, lines, i = [], [], md.splitlines(), 0
-    def flush():
-        if para: out.append(f"<p>{_inline(' '.join(para))}</p>"); para.clear()
-    while i < len(lines):
-        l = lines[i].rstrip()
-        if l.startswith("|"):
-            flush()
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                if not re.fullmatch(r"\|[\s:|-]+\|?", lines[i].strip()): rows.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
-                i += 1
-            head, body = rows[0], rows[1:]
-            out.append("<table>\n<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead>\n<tbody>\n"
-                       + "\n".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body) + "\n</tbody>\n</table>")
-            continue
-        m = re.match(r"(#{1,6}) (.*)", l)
-        if m: flush(); out.append(f"<h{len(m.group(1))}>{_inline(m.group(2))}</h{len(m.group(1))}>")
-        elif not l.strip(): flush()
-        else: para.append(l)
-        i += 1
-    flush()
-    return "\n".join(out)
-
 CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
        "img{max-width:100%}table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
        "th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:left}th{background:#f4f4f4}")
@@ -254,10 +236,8 @@ def to_html(
     title:str="survey2survey report", # the page title
 ) -> str:
     "A standalone HTML page of `md`."
-    try:
-        import markdown
-        body = markdown.markdown(md, extensions=["tables"])
-    except ImportError: body = simple_markdown(md)
+    import markdown
+    body = markdown.markdown(md, extensions=["tables"])
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head>\n<body>\n{body}\n</body></html>\n")
 

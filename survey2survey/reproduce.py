@@ -18,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from .core import InputError, S2SError, atomic_write, check_seed, data_root, file_hash, get_logger, resolve_path
+from .report import OUTPUTS, write_report
 
 # %% auto #0
-__all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'OUTPUTS', 'NOTEBOOKS_ENV',
-           'check_preset', 'dataset_name', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
+__all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'NOTEBOOKS_ENV',
+           'check_preset', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
            'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table', 'notebooks_dir',
            'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell', 'check_manifest',
            'reproduce']
@@ -47,14 +48,6 @@ def check_preset(preset:str) -> str:
     if preset not in PRESETS: raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     return preset
 
-def dataset_name(
-    preset:str, # `smoke`, `quick` or `paper`
-    seed:int=0, # the simulation seed
-) -> str:
-    "The simulated dataset a preset reproduces on: `sim-<preset>-seed<N>`, plus `-train<N>`, `-val<N>`, `-ext<N>` for the sizes `SIZES` changes."
-    tags = dict(n_train="train", n_val="val", n_external="ext")
-    return f"sim-{preset}-seed{seed}" + "".join(f"-{tags[k]}{v}" for k, v in SIZES[check_preset(preset)].items())
-
 # %% ../nbs/70_reproduce.ipynb #c442f88e
 def model_dir(
     model:str, # `cae` or `cyclegan`
@@ -62,9 +55,10 @@ def model_dir(
     seed:int, # training seed
     dataset:Path, # the dataset folder the model trains on
 ) -> Path:
-    "`<data root>/models/<model>-<preset>-seed<N>`, plus `-<dataset>` unless `dataset` is `sim-<preset>-seed<N>`."
+    "`<data root>/models/<model>-<preset>-seed<N>`, plus `-<dataset>` unless `dataset` is the preset's own simulation, `dataset_name(preset, seed)`."
+    from survey2survey.simulate import dataset_name
     base = f"{model}-{preset}-seed{seed}"
-    return data_root()/"models"/(base if Path(dataset).name == f"sim-{preset}-seed{seed}" else f"{base}-{Path(dataset).name}")
+    return data_root()/"models"/(base if Path(dataset).name == dataset_name(preset, seed) else f"{base}-{Path(dataset).name}")
 
 # %% ../nbs/70_reproduce.ipynb #663c61fe
 @dataclass
@@ -141,9 +135,10 @@ def ensure(
     processes:int|None=None, # simulation worker processes (default: 1 for smoke, where starting workers costs more than it saves; else all CPUs)
 ) -> Inputs:
     "Make whatever is missing of the dataset, the two models, their reconstructions and the evaluation; returns the `Inputs`."
+    from survey2survey.simulate import dataset_name
     check_preset(preset)
     seed = check_seed(seed)
-    dataset = resolve_path(data) if data is not None else resolve_path(dataset_name(preset, seed))
+    dataset = resolve_path(data) if data is not None else resolve_path(dataset_name(preset, seed, **SIZES[preset]))
     inp = Inputs(preset=preset, seed=seed, dataset=dataset)
     if data is None:
         def simulate():
@@ -185,17 +180,6 @@ def _evaluate(dataset:Path) -> str:
 # %% ../nbs/70_reproduce.ipynb #2817386e
 FIGURE_EXTS = ("png", "pdf")
 TABLE_EXTS = ("md", "tex", "csv")
-OUTPUTS = {  # notebook stem -> (figures, tables) it writes
-    "91_samples": (("fig1", "fig2"), ("table1",)),
-    "92_grids": (("fig3", "fig4"), ()),
-    "93_flux_snr": (("fig5", "fig6"), ("table2", "table3")),
-    "94_profiles": (("fig7",), ()),
-    "95_ssim": (("fig8", "fig9", "fig10", "fig11"), ()),
-    "96_artifacts": (("fig12", "fig13"), ("table12", "table13", "flags")),
-    "97_fidelity": (tuple(f"physics_{q}" for q in ("mag_beta", "mag_g", "mag_r", "mag_i", "g_r", "r_i", "log_hlr", "ellipticity", "pa_deg")),
-                    ("physics_preservation", "physics_closer", "physics_artifacts", "physics_neighbours")),
-}
-
 def expected_files(
     stem:str|None=None, # one notebook's files; default every notebook's
 ) -> list[str]:
@@ -352,7 +336,6 @@ def reproduce(
         _write_steps(out, inp, steps)
     check_manifest(out)
     if report:
-        from survey2survey.report import write_report
         run_step(steps, "report", lambda: False, lambda: str(write_report(out, inp.dataset, steps=steps, preset=preset)))
         _write_steps(out, inp, steps)
     say(f"{out}: done in {time.perf_counter() - t0:.1f} s")

@@ -22,12 +22,13 @@ import numpy as np
 import pandas as pd
 
 from .core import (IncompleteStoreError, InputError, S2SError, StoreError, StoreNotFoundError,
-                                StoreValidationError, atomic_write, get_logger, progress)
+                                StoreValidationError, acquire_lock, atomic_write, get_logger, lock_holder, progress,
+                                release_lock)
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'IMAGES', 'CATALOGUE', 'PARTS', 'LOCK', 'SPLITS', 'REQUIRED_COLUMNS',
-           'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'log', 'StoreSpec', 'StoreWriter', 'create_store', 'Store',
-           'open_store', 'store_hash', 'store_summary', 'find_stores']
+           'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'log', 'StoreSpec', 'chunk_file', 'StoreWriter', 'is_store_dir',
+           'create_store', 'Store', 'open_store', 'store_hash', 'store_summary', 'find_stores']
 
 # %% ../nbs/01_store.ipynb #a155b6ed
 FORMAT = "survey2survey-store"
@@ -134,12 +135,6 @@ def _check_catalogue(store, cat, spec:StoreSpec, start:int) -> pd.DataFrame:
     return cat
 
 # %% ../nbs/01_store.ipynb #1ced3b02
-def _pid_alive(pid:int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
-
 def _read_json(path:Path, store) -> dict:
     try: return json.loads(path.read_text())
     except FileNotFoundError: raise
@@ -150,8 +145,12 @@ def _read_json(path:Path, store) -> dict:
 def _write_json(path:Path, d:dict):
     with atomic_write(path, "w") as f: json.dump(d, f, indent=1, sort_keys=True, default=_json_default)
 
-def _chunk_file(store_path:Path, name:str, i:int) -> Path:
-    "Path of chunk `i` of the image array `name` (Zarr v3 default chunk-key encoding, one chunk across H, W, C)."
+def chunk_file(
+    store_path:Path, # the store folder
+    name:str, # an image array, e.g. `sdss`
+    i:int, # the chunk number
+) -> Path:
+    "Path of chunk `i` of the image array `name` (Zarr v3 default chunk-key encoding, one chunk across H, W, C); tests damage it on purpose."
     return store_path/IMAGES/name/"c"/str(i)/"0"/"0"/"0"
 
 # %% ../nbs/01_store.ipynb #63f91dd2
@@ -214,27 +213,16 @@ class StoreWriter:
     # -- lock ------------------------------------------------------------------
     def _lock(self):
         self.path.mkdir(parents=True, exist_ok=True)
-        lock = self.path/LOCK
-        me = dict(pid=os.getpid(), host=socket.gethostname())
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try: other = json.loads(lock.read_text() or "{}")
-                except (OSError, json.JSONDecodeError): other = {}
-                if other.get("host") == me["host"] and not _pid_alive(int(other.get("pid", -1))):
-                    log.warning(f"{self.path}: taking over the lock of process {other.get('pid')}, which no longer runs")
-                    lock.unlink(missing_ok=True); continue
-                raise StoreError(self.path, f"is being written by process {other.get('pid')} on {other.get('host')}",
-                                 fix=f"wait for it to finish, or delete {lock} if that process is gone", field=LOCK)
-            with os.fdopen(fd, "w") as f: json.dump(me, f)
-            self._lock_held = True
-            return
+        other = acquire_lock(self.path/LOCK)
+        if other is not None:
+            raise StoreError(self.path, f"is being written by process {other['pid']} on {other['host']}",
+                             fix=f"wait for it to finish, or delete {self.path/LOCK} if that process is gone", field=LOCK)
+        self._lock_held = True
 
     def close(self):
         "Release the writer's lock (the data written so far stay)."
         if self._lock_held:
-            (self.path/LOCK).unlink(missing_ok=True)
+            release_lock(self.path/LOCK)
             self._lock_held = False
 
     def __enter__(self): return self
@@ -270,7 +258,7 @@ class StoreWriter:
         for a, x in data.items():
             self._arrays[a][sl] = x
             stats[a] = dict(crc32=zlib.crc32(x), min=float(x.min()), max=float(x.max()),
-                            nbytes=_chunk_file(self.path, a, i).stat().st_size)
+                            nbytes=chunk_file(self.path, a, i).stat().st_size)
         with atomic_write(self.path/PARTS/f"chunk-{i:06d}.parquet") as f: cat.to_parquet(f, index=False)
         _write_json(self.path/PARTS/f"chunk-{i:06d}.json", dict(chunk=i, rows=[sl.start, sl.stop], arrays=stats))
 
@@ -343,7 +331,10 @@ def _fill_worker(path:str, make_chunk, i:int):
     return i
 
 # %% ../nbs/01_store.ipynb #04099b14
-def _is_store_dir(path:Path) -> bool:
+def is_store_dir(
+    path:Path, # a folder
+) -> bool:
+    "Whether `path` holds a survey2survey store (its manifest says so, or is ours but damaged)."
     m = path/MANIFEST
     if not m.exists(): return False
     try: return json.loads(m.read_text()).get("format") == FORMAT
@@ -375,14 +366,12 @@ def create_store(
                      chunk_size=int(chunk_size), kind=kind, attrs=_jsonable(attrs or {}))
     if path.exists():
         if not path.is_dir(): raise InputError(f"{path} exists and is not a folder")
-        if any(path.iterdir()) and not _is_store_dir(path):
+        if any(path.iterdir()) and not is_store_dir(path):
             raise StoreError(path, "the folder exists and is not a survey2survey store", fix="choose an empty or new folder")
-        if overwrite and _is_store_dir(path):
-            lock = path/LOCK
-            if lock.exists():
-                other = json.loads(lock.read_text() or "{}")
-                if other.get("host") == socket.gethostname() and _pid_alive(int(other.get("pid", -1))) and other.get("pid") != os.getpid():
-                    raise StoreError(path, f"is being written by process {other['pid']}", fix="stop that process first", field=LOCK)
+        if overwrite and is_store_dir(path):
+            other = lock_holder(path/LOCK)
+            if other is not None and other["host"] == socket.gethostname() and other["pid"] != os.getpid():
+                raise StoreError(path, f"is being written by process {other['pid']}", fix="stop that process first", field=LOCK)
             log.info(f"overwriting {path}")
             shutil.rmtree(path)
     return StoreWriter(path, spec, provenance=provenance)
@@ -514,7 +503,7 @@ def _validate(s:Store, deep:bool):
     for a in spec.arrays:
         for i in range(spec.n_chunks):
             rec = chunks.get(str(i), {}).get(a)
-            f = _chunk_file(p, a, i)
+            f = chunk_file(p, a, i)
             if rec is None: raise StoreValidationError(p, f"chunk {i} has no record in the manifest", fix="write the store again", field=a)
             if not f.exists():
                 raise StoreValidationError(p, f"chunk {i} (images {spec.chunk_slice(i).start}..{spec.chunk_slice(i).stop-1}) is missing on disk",
@@ -594,7 +583,7 @@ def find_stores(
     for _ in range(depth + 1):
         nxt = []
         for d in level:
-            if _is_store_dir(d): found.append(store_summary(d))
+            if is_store_dir(d): found.append(store_summary(d))
             else: nxt += sorted(o for o in d.iterdir() if o.is_dir() and not o.name.startswith((".", "_")))
         level = nxt
     return found

@@ -308,13 +308,16 @@ def lupton_rgb(
     flux:np.ndarray, # (3, H, W) g, r, i surface brightness, nanomaggies per arcsec^2
     display:Display=Display(), # the recipe
 ) -> np.ndarray:
-    "RGB picture (H, W, 3) float64 in [0, 1] from g, r, i images, Lupton et al. (2004) via astropy."
+    "RGB picture (H, W, 3) float64 in [0, 1] from g, r, i images, Lupton et al. (2004) via astropy; NaN where a band is not finite."
     from astropy.visualization import ManualInterval, make_lupton_rgb
     g, r, i = (np.asarray(x, float)*s for x, s in zip(flux, display.band_scales))
+    bad = ~(np.isfinite(g) & np.isfinite(r) & np.isfinite(i))
+    z = lambda x: np.where(bad, 0.0, x)                       # a missing pixel must not spread through astropy's intensity
     with np.errstate(invalid="ignore", divide="ignore"):      # astropy divides by the intensity before masking its zeros
-        rgb = make_lupton_rgb(i, r, g, interval=ManualInterval(vmin=display.minimum), Q=display.Q, stretch=display.stretch,
+        rgb = make_lupton_rgb(z(i), z(r), z(g), interval=ManualInterval(vmin=display.minimum), Q=display.Q, stretch=display.stretch,
                               output_dtype=np.float64)
     if display.bits: rgb = quantise(rgb, display.bits)
+    rgb[bad] = np.nan
     return rgb
 
 def quantise(

@@ -25,14 +25,15 @@ import pandas as pd
 import survey2survey
 from .cae import build_cae, compile_cae
 from .core import (MODEL_FILE, MODEL_META, InputError, PROGRESS_ENV, StoreNotFoundError, StoreValidationError,
-                                atomic_write, check_seed, child_rng, data_root, get_logger, resolve_path, seed_everything)
+                                acquire_lock, atomic_write, check_seed, child_rng, data_root, get_logger, release_lock,
+                                resolve_path, seed_everything)
 from .cyclegan import build_cyclegan, compile_cyclegan
 from .loader import PairDataset
-from .store import Store, _pid_alive, create_store, open_store, store_hash
+from .store import Store, create_store, open_store, store_hash
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'CHECKPOINT', 'STATE', 'RUN', 'META', 'FINAL',
-           'write_toy_dataset', 'TrainConfig', 'make_config', 'default_dataset', 'find_pairs', 'check_training_store',
+           'write_toy_dataset', 'TrainConfig', 'make_config', 'find_pairs', 'check_training_store',
            'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history', 'monitor_key', 'read_state',
            'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out', 'run_lock', 'translator',
            'train']
@@ -144,16 +145,13 @@ def make_config(
     return replace(cfg, seed=check_seed(cfg.seed))
 
 # %% ../nbs/20_train.ipynb #3be96688
-def default_dataset(preset:str) -> str:
-    "The simulated dataset a preset trains on when none is given."
-    return f"sim-{preset}-seed0"
-
 def find_pairs(
     data=None, # dataset name under the data root, or a path (to the dataset or to its `pairs` store)
     preset:str="quick", # used for the default name
 ) -> Store:
-    "The `pairs` store of dataset `data` (default `sim-<preset>-seed0`)."
-    name = data if data is not None else default_dataset(preset)
+    "The `pairs` store of dataset `data` (default the preset's simulation, `simulate.dataset_name(preset)`: `sim-<preset>-seed0`)."
+    from survey2survey.simulate import dataset_name
+    name = data if data is not None else dataset_name(preset)
     path = resolve_path(name)
     if not path.exists():
         how = (f"run `survey2survey simulate --preset {preset}` first, or pass --data DATASET" if data is None else
@@ -369,20 +367,13 @@ def _prepare_out(out:Path, run:dict, overwrite:bool) -> dict|None:
 @contextmanager
 def run_lock(out:Path):
     "Hold the run folder `out` for this process."
-    lock, me = out.parent/f".{out.name}.lock", dict(pid=os.getpid(), host=socket.gethostname())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY); break
-        except FileExistsError:
-            try: other = json.loads(lock.read_text())
-            except (OSError, ValueError): other = {}
-            if other.get("host") not in (None, me["host"]) or _pid_alive(int(other.get("pid", -1))):
-                raise InputError(f"{out} is being trained by process {other.get('pid')} on {other.get('host')}; "
-                                 f"wait for it, or delete {lock} if that process is gone") from None
-            lock.unlink(missing_ok=True)
-    with os.fdopen(fd, "w") as f: json.dump(me, f)
+    lock = out.parent/f".{out.name}.lock"
+    other = acquire_lock(lock)
+    if other is not None:
+        raise InputError(f"{out} is being trained by process {other['pid']} on {other['host']}; "
+                         f"wait for it, or delete {lock} if that process is gone")
     try: yield
-    finally: lock.unlink(missing_ok=True)
+    finally: release_lock(lock)
 
 # %% ../nbs/20_train.ipynb #d7fd9370
 def _verbose() -> int:

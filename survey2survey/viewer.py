@@ -12,10 +12,10 @@ import io
 import numpy as np
 import pandas as pd
 
-from .core import InputError
-from .gallery import (GAMMA_GAIN, GAMMA_RESIDUAL, METRIC_COLUMNS, METRIC_SYMBOLS, STORE_SPLIT, _folder,
+from .core import InputError, pretty
+from .gallery import (GAMMA_GAIN, GAMMA_RESIDUAL, METRIC_COLUMNS, METRIC_SYMBOLS, STORE_SPLIT, dataset_folder,
                                    artifact_highlights, dataset_images, grid_rows, render_rows, row_label)
-from .plots import pretty, set_colour
+from .plots import set_colour
 from .store import open_store
 
 # %% auto #0
@@ -30,7 +30,7 @@ def available_models(
     store:str="pairs", # `pairs` or `external`
 ) -> list[str]:
     "Models with a complete reconstruction store `<model>-<store>` in the dataset, the paper's first."
-    folder = _folder(dataset)
+    folder = dataset_folder(dataset)
     found = []
     for p in sorted(folder.glob(f"*-{store}")):
         if not (p/"manifest.json").exists(): continue
@@ -54,7 +54,7 @@ def panels(
     models=None, # the models to consider; default `available_models(dataset, store)`
 ) -> dict:
     "`{name: RGB (H, W, 3)}` of the panels of image `index`: `sdss`, `des`, models, `<model>-des`, `<model>-sdss`."
-    src = open_store(_folder(dataset)/store)
+    src = open_store(dataset_folder(dataset)/store)
     if not 0 <= int(index) < src.n: raise InputError(f"index {index} is not a row of {src.path} (0..{src.n - 1})")
     show = set(show)
     models = [m for m in (available_models(dataset, store) if models is None else models) if m in show]
@@ -81,7 +81,7 @@ def select_rows(
     query:str="", # a `pandas.DataFrame.query` on the catalogue; empty: every row
 ) -> np.ndarray:
     "Rows of `store` whose catalogue entry satisfies `query`."
-    cat = open_store(_folder(dataset)/store).catalogue.reset_index(drop=True)
+    cat = open_store(dataset_folder(dataset)/store).catalogue.reset_index(drop=True)
     if not query.strip(): return np.arange(len(cat))
     try: hit = cat.query(query)
     except Exception as e: raise InputError(f"bad query {query!r}: {type(e).__name__}: {e}") from None
@@ -108,7 +108,7 @@ def image_table(
     cols = ["delta_flux", "delta_snr", *METRIC_COLUMNS.values()]
     if table is not None: p = table
     else:
-        try: p = load_evaluation(_folder(dataset)).pairs
+        try: p = load_evaluation(dataset_folder(dataset)).pairs
         except InputError: return pd.DataFrame(columns=cols)
     t = p[(p["split"] == STORE_SPLIT[store]) & (p["row"] == int(index))] if store in STORE_SPLIT else p.iloc[:0]
     return t.set_index("comparison")[[c for c in cols if c in t.columns]]
@@ -156,7 +156,7 @@ class Viewer:
                 ):
         import ipywidgets as W
         from survey2survey.evaluate import load_evaluation
-        self.dataset, self.store = _folder(dataset), store
+        self.dataset, self.store = dataset_folder(dataset), store
         self.src = open_store(self.dataset/store)
         self.models = available_models(self.dataset, store)
         self.rows = np.arange(self.src.n)

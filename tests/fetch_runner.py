@@ -12,7 +12,7 @@ import signal
 import sys
 
 import survey2survey.store as store
-from survey2survey.catalogues import ReplayTransport, fixtures_dir
+from survey2survey.http import ReplayTransport, fixtures_dir
 from survey2survey.fetch import fetch
 
 

@@ -30,12 +30,13 @@ from astropy.table import Table
 from PIL import Image
 from scipy import ndimage
 
-from survey2survey.align import lupton_rgb
-from survey2survey.catalogues import RecordingTransport, Response, Transport, UrllibTransport, fixtures_dir
+from survey2survey.surveys import Display, lupton_rgb
+from survey2survey.http import RecordingTransport, Response, Transport, UrllibTransport, fixtures_dir
 from survey2survey.cutouts import DESaccess, Downloader, Hips2Fits, tan_wcs
 from survey2survey.fetch import record_fixtures
 
 USER = "jdoe"
+SDSS_JPEG = Display(Q=10.0, stretch=0.8, minimum=-0.3, band_scales=(1.0, 1.0, 1.0), bits=None) # the fake SkyServer's JPEG recipe
 PAIR_TILE = (10.0, 10.2)
 EXT_TILE = (180.0, 180.2)
 # surface-brightness noise per pixel (nanomaggies/arcsec^2), from the surveys' depths: SDSS r 22.2 (5 sigma, PSF),
@@ -191,7 +192,7 @@ class FakeSky(Transport):
             rgb = np.zeros((size, size, 3), np.uint8)                        # off the SDSS footprint: a black frame
         else:
             sb, _ = self._bands(ra, dec, size, scale, "sdss", int(ra*1e6) % 2**31)
-            rgb = (np.nan_to_num(lupton_rgb(sb, Q=10.0, stretch=0.8, minimum=-0.3))*255).round().astype(np.uint8)[::-1]
+            rgb = (np.nan_to_num(lupton_rgb(sb, SDSS_JPEG))*255).round().astype(np.uint8)[::-1]
         buf = io.BytesIO(); Image.fromarray(rgb).save(buf, "JPEG", quality=75)
         return Response(200, {"content-type": "image/jpeg"}, buf.getvalue())
 

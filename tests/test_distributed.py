@@ -62,13 +62,13 @@ def finish(proc, timeout=300):
 def poison(store, name, i):
     "Chunk `i` of `name` overwritten with NaN, its record patched to match (a damaged store)."
     import zarr, zlib
-    from survey2survey.store import MANIFEST, _chunk_file
+    from survey2survey.store import MANIFEST, chunk_file
     z = zarr.open_array(store/"images.zarr"/name, mode="r+")
     x = np.full((CHUNK, *z.shape[1:]), np.nan, np.float32)
     x[0, 0, 0, 0] = 0.0   # not all NaN: Zarr drops chunks equal to the fill value
     z[i*CHUNK:(i + 1)*CHUNK] = x
     m = json.loads((store/MANIFEST).read_text())
-    m["chunks"][str(i)][name].update(crc32=zlib.crc32(x), nbytes=_chunk_file(store, name, i).stat().st_size, min=0.0, max=1.0)
+    m["chunks"][str(i)][name].update(crc32=zlib.crc32(x), nbytes=chunk_file(store, name, i).stat().st_size, min=0.0, max=1.0)
     (store/MANIFEST).write_text(json.dumps(m))
 
 

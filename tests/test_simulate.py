@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from survey2survey.core import IncompleteStoreError
-from survey2survey.simulate import _within_paper, preset_config, simulate, simulate_one, validation_metrics
+from survey2survey.calibration import validation_metrics, within_paper
+from survey2survey.scene import preset_config, simulate_one
+from survey2survey.simulate import simulate
 from survey2survey.store import MANIFEST, PARTS, open_store
 from test_store import tree_bytes
 
@@ -76,4 +78,4 @@ def test_paper_validation_matches_the_paper():
     "The issue's target: DES vs SDSS on the paper preset's validation split, inside the paper's 1 sigma."
     d = validation_metrics(preset_config("paper"), seed=0)
     print(f"paper val: dF x1e3 = {1e3*d['dF']:.2f} +- {1e3*d['dF_std']:.2f}, dS = {d['dS']:.3f} +- {d['dS_std']:.3f}")
-    assert _within_paper(d)
+    assert within_paper(d)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from survey2survey.core import IncompleteStoreError, StoreError, StoreValidationError
-from survey2survey.store import CATALOGUE, LOCK, MANIFEST, PARTS, _chunk_file, create_store, open_store
+from survey2survey.store import CATALOGUE, LOCK, MANIFEST, PARTS, chunk_file, create_store, open_store
 
 HERE = Path(__file__).parent
 WRITER = HERE/"store_writer.py"
@@ -96,6 +96,17 @@ def test_a_live_writer_locks_the_store(tmp_path):
         proc.kill(); proc.wait()
 
 
+def test_a_lock_left_empty_or_garbled_is_taken_over(tmp_path, reference):
+    "A writer killed while creating its lock, or a damaged disk, must not lock the store for ever (pid -1 once read as alive)."
+    import shutil, socket
+    shutil.copytree(reference, tmp_path/"toy")
+    for text in ("", "{", "garbage", '{"pid": -1, "host": "%s"}' % socket.gethostname()):
+        (tmp_path/"toy"/LOCK).write_text(text)
+        with create_store(tmp_path/"toy", n=70, image_size=24, chunk_size=8, attrs=dict(preset="toy", seed=7)) as w:
+            assert json.loads((tmp_path/"toy"/LOCK).read_text())["pid"] == os.getpid()
+        assert not (tmp_path/"toy"/LOCK).exists()
+
+
 def test_overwrite_replaces_a_store_but_never_a_foreign_folder(tmp_path, reference):
     import shutil
     shutil.copytree(reference, tmp_path/"toy")
@@ -112,14 +123,14 @@ def test_damage_is_detected_and_named(tmp_path, reference):
     import shutil
     # a flipped byte keeps the file size: only the deep check sees it
     shutil.copytree(reference, tmp_path/"flip")
-    f = _chunk_file(tmp_path/"flip", "sdss", 5)
+    f = chunk_file(tmp_path/"flip", "sdss", 5)
     b = bytearray(f.read_bytes()); b[len(b)//2] ^= 0xFF; f.write_bytes(bytes(b))
     open_store(tmp_path/"flip")
     with pytest.raises(StoreValidationError, match=r"sdss: chunk 5 (does not match its checksum|cannot be decoded)"):
         open_store(tmp_path/"flip", deep=True)
     # a deleted chunk
     shutil.copytree(reference, tmp_path/"hole")
-    _chunk_file(tmp_path/"hole", "des", 2).unlink()
+    chunk_file(tmp_path/"hole", "des", 2).unlink()
     with pytest.raises(StoreValidationError, match=r"des: chunk 2 \(images 16..23\) is missing"):
         open_store(tmp_path/"hole")
     # a truncated manifest
