@@ -44,6 +44,7 @@ GPU_TIME = {  # what each preset needs, for the report (measured on this project
 }
 
 def check_preset(preset:str) -> str:
+    "`preset` if it is one of `PRESETS`; an `InputError` naming them otherwise."
     if preset not in PRESETS: raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     return preset
 
