@@ -44,6 +44,7 @@ def des_vs_sdss(
                 F_sdss=F_sdss, F_des=F_des, sn_sdss=sn_sdss, sn_des=sn_des)
 
 def within_paper(d:dict) -> bool:
+    "Whether the ΔF and ΔS of `d` (`des_vs_sdss`) are within one paper σ of the paper's DES-vs-SDSS means."
     p = PAPER_DES_VS_SDSS
     return abs(d["dF"] - p["dF"]) < p["dF_std"] and abs(d["dS"] - p["dS"]) < p["dS_std"]
 

@@ -16,7 +16,7 @@ import traceback
 from importlib import metadata
 
 import survey2survey
-from .core import DATA_ENV, S2SError, data_root, get_logger, keras_backend, resolve_path, set_verbosity
+from .core import DATA_ENV, S2SError, data_root, data_root_set, env_set, get_logger, keras_backend, resolve_path, set_verbosity
 
 # %% auto #0
 __all__ = ['command', 'build_parser', 'main', 'package_versions', 'keras_devices', 'environment_info']
@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `survey2survey` console script."
     args = build_parser().parse_args(argv)
-    if args.data_root: os.environ[DATA_ENV] = str(resolve_path(args.data_root))
     set_verbosity("DEBUG" if args.verbose else "WARNING" if args.quiet else "INFO")
+    root = data_root_set(resolve_path(args.data_root)) if args.data_root else env_set()   # restored on return: in-process calls do not leak it
     try: return args.func(args) or 0
     except S2SError as e:
         if args.verbose: traceback.print_exc()
@@ -60,6 +60,7 @@ def main(argv:list[str]|None=None) -> int:
     except KeyboardInterrupt:
         print(f"survey2survey {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    finally: root.restore()
 
 # %% ../nbs/80_cli.ipynb #bd127c70
 _PACKAGES = ("numpy", "scipy", "pandas", "zarr", "dask", "keras", "tensorflow", "tensorflow-cpu", "jax",
@@ -364,7 +365,7 @@ def _cmd_reproduce(args, out=None):
     from survey2survey.reproduce import reproduce
     out = out or sys.stdout
     folder = reproduce(args.preset, data=args.data, out=args.out, seed=args.seed, notebooks=args.notebooks,
-                       force=args.force, timeout=args.timeout)
+                       force=args.force, timeout=args.timeout, retrain=args.retrain)
     print(f"report: {folder/'index.md'} and {folder/'index.html'}", file=out)
     return 0
 
@@ -380,6 +381,8 @@ def _add_reproduce(sub):
     q.add_argument("--out", metavar="DIR", help="output folder, e.g. reports/NAME (default: <data root>/reports/<preset>-seed<N>)")
     q.add_argument("--seed", type=int, default=0, help="seed of the simulation and the training runs (default: 0)")
     q.add_argument("--force", action="store_true", help="rerun the figure notebooks even if their outputs are complete")
+    q.add_argument("--retrain", action="store_true",
+                   help="retrain a model whose run folder holds another run (other training data or settings) instead of stopping")
     q.add_argument("--notebooks", metavar="DIR", help="folder of the figure notebooks (default: the clone's nbs/)")
     q.add_argument("--timeout", type=int, metavar="S", help="seconds per notebook cell (default: none)")
     q.set_defaults(func=_cmd_reproduce)

@@ -23,9 +23,9 @@ import numpy as np
 # %% auto #0
 __all__ = ['DATA_ENV', 'PROGRESS_ENV', 'MODEL_FILE', 'MODEL_META', 'SET_NAMES', 'SPLIT_NAMES', 'KERAS_BACKENDS', 'S2SError',
            'InputError', 'StoreError', 'StoreNotFoundError', 'IncompleteStoreError', 'StoreValidationError',
-           'data_root', 'resolve_path', 'get_logger', 'set_verbosity', 'check_seed', 'seed_everything', 'child_rng',
-           'progress', 'atomic_write', 'file_hash', 'pid_alive', 'lock_holder', 'acquire_lock', 'release_lock',
-           'pretty', 'set_order', 'keras_backend']
+           'data_root', 'resolve_path', 'env_set', 'data_root_set', 'env_restore', 'get_logger', 'set_verbosity',
+           'check_seed', 'seed_everything', 'child_rng', 'progress', 'atomic_write', 'file_hash', 'pid_alive',
+           'lock_holder', 'acquire_lock', 'release_lock', 'pretty', 'set_order', 'keras_backend']
 
 # %% ../nbs/00_core.ipynb #2c127abf
 class S2SError(Exception):
@@ -82,6 +82,36 @@ def resolve_path(
         if not p.is_absolute() and not p.exists() and (data_root()/p).exists(): return data_root()/p
         return p.absolute()
     return data_root()/s
+
+# %% ../nbs/00_core.ipynb #2427e680
+class env_set:
+    "Set environment variables (`None`: unset) now; `restore()`, or leaving a `with` block, puts the old values back."
+    def __init__(self, **values:str|None):
+        self.old = {k: os.environ.get(k) for k in values}
+        for k, v in values.items(): _setenv(k, v)
+    def restore(self):
+        "Put back the values the variables had before (idempotent)."
+        for k, v in self.old.items(): _setenv(k, v)
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.restore()
+
+def _setenv(k:str, v):
+    if v is None: os.environ.pop(k, None)
+    else: os.environ[k] = str(v)
+
+def data_root_set(
+    path, # the data root to use until `restore()` (or the end of the `with` block)
+) -> env_set:
+    "Point `data_root()` at `path`; the previous data root comes back on `restore()`."
+    return env_set(**{DATA_ENV: str(Path(path).expanduser().absolute())})
+
+def env_restore(
+    before:dict, # `dict(os.environ)`, taken earlier
+) -> list[str]:
+    "Put the environment back as it was in `before`, for code that sets variables it does not name (Dask's nannies); returns the names changed."
+    changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))
+    env_set(**{k: before.get(k) for k in changed})
+    return changed
 
 # %% ../nbs/00_core.ipynb #1a1cbe4c
 _LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .core import InputError, S2SError, StoreError, get_logger, progress, resolve_path
+from .core import InputError, S2SError, StoreError, env_restore, get_logger, progress, resolve_path
 
 # %% auto #0
 __all__ = ['log', 'CONNECT_TIMEOUT_S', 'WORKER_WAIT_S', 'LOADS', 'check_address', 'worker_env', 'dashboard_link', 'client_for',
@@ -74,7 +74,7 @@ def client_for(
     scheduler = check_address(scheduler)
     if workers is not None and int(workers) < 1: raise InputError(f"--workers must be positive, got {workers}")
     from distributed import Client, LocalCluster
-    cluster = None
+    cluster, env = None, dict(os.environ)
     if scheduler == "local":
         n = int(workers or os.cpu_count() or 1)
         kw = dict(env=worker_env(compute_threads or threads_per_worker)) if processes else {}
@@ -102,6 +102,7 @@ def client_for(
     finally:
         client.close()
         if cluster is not None: cluster.close()
+        env_restore(env)   # a local cluster's nannies set OMP_NUM_THREADS, PYTHONHASHSEED, ... here to spawn workers
 
 # %% ../nbs/50_distributed.ipynb #8b454ccd
 _CACHE_LOCK = threading.Lock()

@@ -117,14 +117,14 @@ def image_grid(
     fig.subplots_adjust(left=left/(size*n + left), right=0.99, top=1 - head/height, bottom=0.01)
     return fig, axes
 
-def _pick(src, split:str, n:int, seed:int, indices) -> np.ndarray:
-    "`indices` if given (rows of the store), else `n` random rows of `split`, in row order."
+def _pick(src, split:str, n:int, seed:int, indices, exclude=()) -> np.ndarray:
+    "`indices` if given (rows of the store), else `n` random rows of `split` but not `exclude`, in row order."
     if indices is not None:
         idx = np.atleast_1d(np.asarray(indices, dtype=np.int64))
         if idx.size and (idx.min() < 0 or idx.max() >= src.n): raise InputError(f"indices must be rows 0..{src.n - 1} of {src.path}")
         return idx
-    pool = src.indices(split)
-    if pool.size == 0: raise InputError(f"{src.path} has no {split!r} images")
+    pool = np.setdiff1d(src.indices(split), exclude)
+    if pool.size == 0: raise InputError(f"{src.path} has no {split!r} images" + (" that every model translated" if len(exclude) else ""))
     return np.sort(np.random.default_rng(seed).choice(pool, size=min(int(n), pool.size), replace=False))
 
 def _ids(src, rows) -> list[str]:
@@ -172,7 +172,9 @@ def row_label(name:str, kind:str, gamma=None) -> str:
 
 def _grid(dataset, store, split, n, seed, indices, models, spec, title):
     src = open_store(dataset_folder(dataset)/store)
-    rows = _pick(src, split, n, seed, indices)
+    # rows a model did not translate (NaN/inf input: flagged `nonfinite`, NaN) are not drawn
+    recs = [open_store(dataset_folder(dataset)/f"{m}-{store}").catalogue for m in models if (dataset_folder(dataset)/f"{m}-{store}").exists()]
+    rows = _pick(src, split, n, seed, indices, np.flatnonzero(np.any([c["nonfinite"] for c in recs if "nonfinite" in c], axis=0)))
     shown = render_rows(dataset_images(dataset, store, rows, models), spec)
     grid = [(row_label(name, kind, g), shown[name], set_colour(a)) for name, kind, a, b, g in spec]
     return image_grid(grid, _ids(src, rows), title=title)

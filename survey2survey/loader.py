@@ -17,7 +17,7 @@ from .core import InputError, StoreValidationError, child_rng, check_seed
 from .store import Store, open_store
 
 # %% auto #0
-__all__ = ['ChunkCache', 'dihedral', 'PairDataset']
+__all__ = ['ChunkCache', 'nonfinite_error', 'dihedral', 'PairDataset']
 
 # %% ../nbs/02_loader.ipynb #14568e7f
 class ChunkCache:
@@ -41,7 +41,7 @@ class ChunkCache:
         return x
 
     def gather(self, name:str, rows:np.ndarray) -> np.ndarray:
-        "Images `rows` (any order) of array `name`, read chunk by chunk through the cache."
+        "Images `rows` (any order) of array `name`, read chunk by chunk through the cache; a `StoreValidationError` if any is not finite."
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((rows.size, *self.store.image_shape), np.float32)
         cs = self.store.chunk_size
@@ -49,9 +49,18 @@ class ChunkCache:
         for c in np.unique(chunks):
             sel = np.flatnonzero(chunks == c)
             out[sel] = self.chunk(name, int(c))[rows[sel] - c*cs]
+        bad = ~np.isfinite(out).all(axis=(1, 2, 3))
+        if bad.any(): raise nonfinite_error(self.store, name, rows[bad])
         return out
 
-# %% ../nbs/02_loader.ipynb #be0be589
+def nonfinite_error(store:Store, name:str, rows) -> StoreValidationError:
+    "The error for images `rows` of array `name` that have NaN/inf pixels: no network may train on them."
+    rows = np.sort(np.asarray(rows))
+    shown = ", ".join(map(str, rows[:10])) + (f", ... ({len(rows)} images)" if len(rows) > 10 else "")
+    return StoreValidationError(store.path, f"image(s) {shown} have NaN/inf pixels; training on them would make the network's weights NaN",
+                                fix="repair the store (write it again) or leave those rows out", field=name)
+
+# %% ../nbs/02_loader.ipynb #e06e9c90
 def dihedral(
     x:np.ndarray, # images, `(..., H, W, C)`
     k:int, # which symmetry: `k % 4` quarter turns (counter-clockwise), then a left-right flip if `k >= 4`
@@ -143,6 +152,14 @@ class PairDataset(keras.utils.PyDataset):
         return [np.stack([dihedral(im[a:a + c, b:b + c], kk) for im, (a, b), kk in zip(imgs, corner, k)]) for imgs in images]
 
     def on_epoch_end(self): self.set_epoch(self.epoch + 1)
+
+    def check_finite(self):
+        "Read this dataset's images once, chunk by chunk; a `StoreValidationError` naming every image with NaN/inf pixels."
+        for name in (self.x, self.y):
+            if name is None: continue
+            bad = [rows[~np.isfinite(x).all(axis=(1, 2, 3))] for rows, x in self.store.iter_chunks(name, self.rows)]
+            bad = np.concatenate(bad)
+            if bad.size: raise nonfinite_error(self.store, name, bad)
 
     @property
     def num_images(self) -> int: return int(self.rows.size)

@@ -23,9 +23,9 @@ from .report import OUTPUTS, write_report
 # %% auto #0
 __all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'NOTEBOOKS_ENV',
            'check_preset', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
-           'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table', 'notebooks_dir',
-           'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell', 'check_manifest',
-           'reproduce']
+           'run_differences', 'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table',
+           'notebooks_dir', 'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell',
+           'check_manifest', 'figure_step', 'reproduce']
 
 # %% ../nbs/70_reproduce.ipynb #e7caeaf6
 log = get_logger("reproduce")
@@ -44,6 +44,7 @@ GPU_TIME = {  # what each preset needs, for the report (measured on this project
 }
 
 def check_preset(preset:str) -> str:
+    "`preset` if it is one of `PRESETS`; an `InputError` naming them otherwise."
     if preset not in PRESETS: raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     return preset
 
@@ -120,6 +121,27 @@ def run_complete(run:Path) -> bool:
     r = _json(Path(run)/"run.json")
     return bool(r and r.get("status") == "complete" and (Path(run)/"model.keras").exists() and (Path(run)/"model.json").exists())
 
+def run_differences(
+    run:Path, # a training run folder
+    model:str, # the model `ensure` trains there
+    preset:str, # ... with this preset's configuration
+    seed:int, # ... and seed
+    dataset:Path, # ... on this dataset's `pairs` store
+) -> list[str]:
+    "What makes the run in `run` another run than the one `ensure` would train there (`[]`: none, or no run yet); read from its `run.json`, without Keras."
+    r = _json(Path(run)/"run.json")
+    if r is None: return []
+    cfg, preset_cfg = r.get("config", {}), r.get("preset_config")
+    diffs = [f"{k}: run has {cfg.get(k)!r}, this reproduction {v!r}" for k, v in dict(model=model, preset=preset, seed=seed).items() if cfg.get(k) != v]
+    if preset_cfg is None: diffs.append("configuration: not recorded against its preset (trained by an older survey2survey)")
+    else: diffs += [f"{k}: run has {cfg.get(k)!r}, the {preset} preset {v!r}" for k, v in preset_cfg.items() if k != "seed" and cfg.get(k) != v]
+    from survey2survey.store import open_store, store_hash
+    pairs = open_store(Path(dataset)/"pairs")
+    used, now = r.get("data", {}), store_hash(pairs)
+    if used.get("hash") != now:
+        diffs.append(f"training data: run used {used.get('path')} (hash {used.get('hash')}), this reproduction {pairs.path} (hash {now})")
+    return diffs
+
 def translation_complete(out:Path, run:Path) -> bool:
     "Whether the reconstruction store `out` is complete and was written by the model in `run`."
     m = _json(Path(out)/"manifest.json")
@@ -132,6 +154,7 @@ def ensure(
     data=None, # a dataset (name under the data root, or path) to use instead of the preset's simulation
     seed:int=0, # seed of the simulation and of the training runs
     processes:int|None=None, # simulation worker processes (default: 1 for smoke, where starting workers costs more than it saves; else all CPUs)
+    retrain:bool=False, # replace a trained model that is another run (other data or settings) instead of stopping
 ) -> Inputs:
     "Make whatever is missing of the dataset, the two models, their reconstructions and the evaluation; returns the `Inputs`."
     from survey2survey.simulate import dataset_name
@@ -151,11 +174,15 @@ def ensure(
     stores = [s for s in STORES if store_complete(dataset/s)]
     for m in MODELS:
         run = inp.models[m] = model_dir(m, preset, seed, dataset)
-        def train(m=m, run=run):
+        diffs = run_differences(run, m, preset, seed, dataset)
+        if diffs and not retrain:
+            raise InputError(f"{run} holds a {m} run that this reproduction cannot reuse ({'; '.join(diffs)}). Rerun with --retrain "
+                             f"(`retrain=True`) to train it again on {dataset.name}, replacing it, or move that folder away to keep it")
+        def train(m=m, run=run, diffs=diffs):
             from survey2survey.train import train
-            meta = train(m, preset, data=dataset, out=run, seed=seed)
-            return f"{meta['epochs']['run']} epochs"
-        run_step(inp.steps, f"train {m}", lambda run=run: run_complete(run), train)
+            meta = train(m, preset, data=dataset, out=run, seed=seed, overwrite=bool(diffs))
+            return f"{meta['epochs']['run']} epochs" + (f" (replaced another run: {'; '.join(diffs)})" if diffs else "")
+        run_step(inp.steps, f"train {m}", lambda run=run, diffs=diffs: not diffs and run_complete(run), train)
     for m in MODELS:
         for s in stores:
             out = dataset/f"{m}-{s}"
@@ -300,6 +327,28 @@ def check_manifest(
     if missing: raise InputError(f"{out}: {len(missing)} expected file(s) missing: {', '.join(missing[:10])}")
     return m
 
+def figure_step(
+    nb:Path, # a figure notebook
+    out:Path, # the output folder
+    inp:Inputs, # what `ensure` returned: the notebook's inputs
+    steps:list|None=None, # the list to record the step in
+    force:bool=False, # run it even if it is done
+    timeout:int|None=None, # seconds per cell (default: none)
+) -> dict:
+    "Run `nb` into `out` unless its done-marker holds the inputs' fingerprint and its files exist; returns the step's record."
+    out = Path(out)
+    fp, marker = inp.fingerprint(), out/"notebooks"/f".{nb.stem}.done"
+    files = expected_files(nb.stem) if nb.stem in OUTPUTS else [f"notebooks/{nb.name}"]
+    params = dict(preset=inp.preset, data=str(inp.dataset), seed=inp.seed, out=str(out))   # the dataset itself: notebooks need not know SIZES
+    def done():
+        return not force and (_json(marker) or {}).get("fingerprint") == fp and all((out/f).exists() for f in files)
+    def execute():
+        marker.unlink(missing_ok=True)
+        t = time.perf_counter()
+        run_notebook(nb, out, params, timeout)
+        with atomic_write(marker, "w") as f: json.dump(dict(fingerprint=fp, seconds=round(time.perf_counter() - t, 3)), f)
+    return run_step([] if steps is None else steps, f"notebook {nb.stem}", done, execute)
+
 def reproduce(
     preset:str="smoke", # `smoke`, `quick` or `paper`
     data=None, # a dataset to use instead of the preset's simulation
@@ -309,28 +358,17 @@ def reproduce(
     force:bool=False, # rerun the notebooks even if done (data and models are remade only when incomplete: delete them to redo)
     timeout:int|None=None, # seconds per notebook cell (default: none)
     report:bool=True, # write `index.md` and `index.html`
+    retrain:bool=False, # replace a trained model that is another run (other data or settings) instead of stopping (see `ensure`)
 ) -> Path:
     "Make the inputs, run every figure/table notebook into `out`, check the manifest and write the report; returns `out`."
     t0 = time.perf_counter()
     nbs = figure_notebooks(notebooks)
-    inp = ensure(preset, data, seed)
+    inp = ensure(preset, data, seed, retrain=retrain)
     out = Path(out).absolute() if out is not None else default_out(inp, data)
     out.mkdir(parents=True, exist_ok=True)
-    fp = inp.fingerprint()
-    params = dict(preset=preset, data=str(inp.dataset), seed=int(seed), out=str(out))   # the dataset itself: notebooks need not know SIZES
     steps = list(inp.steps)
     try:
-        for nb in nbs:
-            marker = out/"notebooks"/f".{nb.stem}.done"
-            files = expected_files(nb.stem) if nb.stem in OUTPUTS else [f"notebooks/{nb.name}"]
-            def done(marker=marker, files=files):
-                return not force and (_json(marker) or {}).get("fingerprint") == fp and all((out/f).exists() for f in files)
-            def execute(nb=nb, marker=marker):
-                marker.unlink(missing_ok=True)
-                t = time.perf_counter()
-                run_notebook(nb, out, params, timeout)
-                with atomic_write(marker, "w") as f: json.dump(dict(fingerprint=fp, seconds=round(time.perf_counter() - t, 3)), f)
-            run_step(steps, f"notebook {nb.stem}", done, execute)
+        for nb in nbs: figure_step(nb, out, inp, steps, force=force, timeout=timeout)
     finally:
         _write_steps(out, inp, steps)
     check_manifest(out)

@@ -27,8 +27,9 @@ from .core import (IncompleteStoreError, InputError, S2SError, StoreError, Store
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'IMAGES', 'CATALOGUE', 'PARTS', 'LOCK', 'SPLITS', 'REQUIRED_COLUMNS',
-           'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'log', 'StoreSpec', 'chunk_file', 'StoreWriter', 'is_store_dir',
-           'create_store', 'Store', 'open_store', 'store_hash', 'store_summary', 'find_stores']
+           'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'NONFINITE', 'log', 'StoreSpec', 'chunk_file', 'StoreWriter',
+           'is_store_dir', 'create_store', 'Store', 'open_store', 'store_hash', 'damage_images', 'store_summary',
+           'find_stores']
 
 # %% ../nbs/01_store.ipynb #a155b6ed
 FORMAT = "survey2survey-store"
@@ -39,6 +40,7 @@ SPLITS = ("train", "val", "external")
 REQUIRED_COLUMNS = ("id", "ra", "dec", "split")
 DEFAULT_IMAGE_SIZE = 150
 DEFAULT_CHUNK_SIZE = 32
+NONFINITE = "nonfinite"   # catalogue column of a reconstruction store: rows whose input had NaN/inf pixels (their images are NaN)
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 log = get_logger("store")
@@ -83,8 +85,8 @@ def _json_default(o):
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 # %% ../nbs/01_store.ipynb #9715ff90
-def _check_images(store, name:str, x, spec:StoreSpec, start:int) -> np.ndarray:
-    "`x` as float32 (k, H, W, C), finite and in [0, 1]; else a `StoreValidationError` naming the image."
+def _check_images(store, name:str, x, spec:StoreSpec, start:int, flagged=None) -> np.ndarray:
+    "`x` as float32 (k, H, W, C), finite and in [0, 1], except rows `flagged`, all NaN; else a `StoreValidationError` naming the image."
     x = np.asarray(x)
     k = spec.chunk_slice(start // spec.chunk_size).stop - start
     if x.shape != (k, *spec.image_shape):
@@ -98,6 +100,13 @@ def _check_images(store, name:str, x, spec:StoreSpec, start:int) -> np.ndarray:
                                    fix="convert with `images.astype('float32') / 255` for 8-bit images", field=name)
     x = x.astype(np.float32, copy=False)
     bad = ~np.isfinite(x)
+    if flagged is not None:
+        wrong = flagged & ~np.isnan(x).all(axis=(1, 2, 3))
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            raise StoreValidationError(store, f"image {start+i} is flagged `{NONFINITE}` in the catalogue but is not all NaN",
+                                       fix=f"write NaN for the rows flagged `{NONFINITE}`, and only for them", field=name)
+        bad[flagged] = False
     if bad.any():
         i = int(np.argwhere(bad.any(axis=(1, 2, 3)))[0, 0])
         raise StoreValidationError(store, f"image {start+i} has {int(bad[i].sum())} NaN/inf pixels",
@@ -133,6 +142,11 @@ def _check_catalogue(store, cat, spec:StoreSpec, start:int) -> pd.DataFrame:
             i = int(np.flatnonzero(~np.isfinite(v))[0])
             raise StoreValidationError(store, f"row {start+i} has {c} = {cat[c][i]!r}", fix="give coordinates in degrees", field=f"catalogue.{c}")
     return cat
+
+def _flagged(spec:StoreSpec, cat:pd.DataFrame) -> np.ndarray|None:
+    "The rows of `cat` a store may hold as NaN: a reconstruction store's rows flagged `nonfinite` (`None`: no such rows)."
+    if spec.kind != "reconstruction" or NONFINITE not in cat.columns: return None
+    return cat[NONFINITE].to_numpy(dtype=bool)
 
 # %% ../nbs/01_store.ipynb #1ced3b02
 def _read_json(path:Path, store) -> dict:
@@ -172,15 +186,20 @@ class StoreWriter:
             spec = StoreSpec.from_json(_read_json(manifest, self.path)["spec"])
         self.spec = spec
         if worker:
-            self._arrays = {a: zarr.open_array(self.path/IMAGES/a, mode="r+") for a in spec.arrays}
+            self._arrays = self._open_arrays()
             return
         self._lock()
         try:
             if manifest.exists(): self._check_resume(_read_json(manifest, self.path))
             else: self._create(provenance or {})
-            self._arrays = {a: zarr.open_array(self.path/IMAGES/a, mode="r+") for a in spec.arrays}
+            self._arrays = self._open_arrays()
         except BaseException:
             self.close(); raise
+
+    def _open_arrays(self) -> dict:
+        import zarr
+        # an all-NaN chunk (flagged rows only) equals the fill value: Zarr would not write its file
+        return {a: zarr.open_array(self.path/IMAGES/a, mode="r+").with_config({"write_empty_chunks": True}) for a in self.spec.arrays}
 
     def _create(self, provenance:dict):
         import zarr
@@ -252,12 +271,14 @@ class StoreWriter:
         if set(images) != set(self.spec.arrays):
             raise StoreValidationError(self.path, f"chunk {i} got arrays {sorted(images)}, the store holds {sorted(self.spec.arrays)}",
                                        fix="pass exactly the store's arrays", field="arrays")
-        data = {a: _check_images(self.path, a, images[a], self.spec, sl.start) for a in self.spec.arrays}
         cat = _check_catalogue(self.path, catalogue, self.spec, sl.start)
+        flagged = _flagged(self.spec, cat)
+        data = {a: _check_images(self.path, a, images[a], self.spec, sl.start, flagged) for a in self.spec.arrays}
         stats = {}
         for a, x in data.items():
             self._arrays[a][sl] = x
-            stats[a] = dict(crc32=zlib.crc32(x), min=float(x.min()), max=float(x.max()),
+            v = x if flagged is None else x[~flagged]   # the range of the images that are not NaN (none: `None`)
+            stats[a] = dict(crc32=zlib.crc32(x), min=float(v.min()) if v.size else None, max=float(v.max()) if v.size else None,
                             nbytes=chunk_file(self.path, a, i).stat().st_size)
         with atomic_write(self.path/PARTS/f"chunk-{i:06d}.parquet") as f: cat.to_parquet(f, index=False)
         _write_json(self.path/PARTS/f"chunk-{i:06d}.json", dict(chunk=i, rows=[sl.start, sl.stop], arrays=stats))
@@ -511,7 +532,7 @@ def _validate(s:Store, deep:bool):
             if f.stat().st_size != rec["nbytes"]:
                 raise StoreValidationError(p, f"chunk {i} file is {f.stat().st_size} bytes, {rec['nbytes']} were written (truncated or replaced)",
                                            fix="the store is damaged: write it again", field=a)
-            if not (0 <= rec["min"] <= rec["max"] <= 1):
+            if rec["min"] is not None and not (0 <= rec["min"] <= rec["max"] <= 1):
                 raise StoreValidationError(p, f"chunk {i} has values in [{rec['min']}, {rec['max']}], outside [0, 1]", fix="write it again", field=a)
     if not deep: return
     for a in spec.arrays:
@@ -523,7 +544,7 @@ def _validate(s:Store, deep:bool):
                 raise StoreValidationError(p, f"chunk {i} cannot be decoded ({type(e).__name__}: {e})", fix="write the store again", field=a) from None
             if zlib.crc32(x) != chunks[str(i)][a]["crc32"]:
                 raise StoreValidationError(p, f"chunk {i} does not match its checksum (corrupt)", fix="write the store again", field=a)
-            _check_images(p, a, x, spec, sl.start)
+            _check_images(p, a, x, spec, sl.start, _flagged(spec, cat.iloc[sl]))
 
 # %% ../nbs/01_store.ipynb #7e0de320
 def open_store(
@@ -557,6 +578,30 @@ def store_hash(store:Store) -> str:
     h = hashlib.sha256(json.dumps(dict(spec=store.manifest["spec"], chunks=store.manifest.get("chunks")), sort_keys=True).encode())
     h.update((store.path/CATALOGUE).read_bytes())
     return h.hexdigest()[:16]
+
+# %% ../nbs/01_store.ipynb #c31ee2fd
+def damage_images(
+    path, # a complete store
+    name:str, # the array to damage
+    rows, # rows whose every pixel is overwritten
+    value:float=np.nan, # what they are overwritten with
+):
+    "Overwrite images `rows` of array `name` of the store at `path`, bypassing the checks, with the manifest patched to match (for tests)."
+    import zarr
+    p = Path(path).absolute()
+    m = _read_json(p/MANIFEST, p)
+    spec = StoreSpec.from_json(m["spec"])
+    z = zarr.open_array(p/IMAGES/name, mode="r+").with_config({"write_empty_chunks": True})
+    rows = np.asarray(rows, dtype=np.int64)
+    for c in np.unique(rows // spec.chunk_size):
+        sl = spec.chunk_slice(int(c))
+        x = np.array(z[sl])
+        x[rows[rows // spec.chunk_size == c] - sl.start] = value
+        z[sl] = x
+        finite = x[np.isfinite(x)]
+        m["chunks"][str(c)][name].update(crc32=zlib.crc32(x), nbytes=chunk_file(p, name, int(c)).stat().st_size,
+                                         min=float(finite.min()) if finite.size else None, max=float(finite.max()) if finite.size else None)
+    _write_json(p/MANIFEST, m)
 
 # %% ../nbs/01_store.ipynb #05cbc767
 def store_summary(path) -> dict:

@@ -503,7 +503,8 @@ def train(
     store = find_pairs(data, preset)
     check_training_store(store, cfg)
     out = Path(out).absolute() if out is not None else default_out(cfg)
-    run = dict(config=cfg.to_json(), data=dict(path=str(store.path), hash=store_hash(store)))
+    run = dict(config=cfg.to_json(), data=dict(path=str(store.path), hash=store_hash(store)),
+               preset_config=make_config(model, preset, seed=cfg.seed).to_json())
     with run_lock(out): return _train(cfg, store, out, run, _prepare_out(out, run, overwrite))
 
 def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> dict:
@@ -529,6 +530,7 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
             log.info(f"{out}: resuming after epoch {state['epoch']}" + (f", batch {state['batch']}" if state.get("batch") else ""))
         for p in (out/CHECKPOINT).glob(".*.tmp.weights.h5"): p.unlink()   # left by a killed save
         if state["epoch"] < cfg.epochs and not state["stopped_early"]:
+            for ds in (train_ds, val_ds): ds.check_finite()   # a NaN/inf image stops the run before the network sees it
             val_rows = val_ds.rows[:cfg.previews]
             preview = (store.read("sdss", val_rows), store.read("des", val_rows))
             callbacks = [Checkpointer(out, cfg, state, train_ds, val_ds, preview, full)]

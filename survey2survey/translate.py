@@ -11,9 +11,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .core import (MODEL_FILE, MODEL_META, InputError, StoreValidationError, data_root, file_hash, get_logger,
                                 keras_backend, progress, resolve_path)
-from .store import Store, create_store, open_store, store_hash
+from .store import NONFINITE, Store, create_store, open_store, store_hash
 # Keras (and its backend) is imported only where a network is loaded or run: a Dask client that translates by
 # path (`survey2survey.distributed`) never imports it, and stays small.
 
@@ -95,8 +97,12 @@ def translate(
             for i in pending: bar.update(translate_chunk(net, name, src, w, i, int(batch_size)))
             bar.close()
         w.finalize()
+    rec = open_store(out)
+    flagged = int(rec.catalogue[NONFINITE].sum()) if NONFINITE in rec.catalogue else 0
+    if flagged: log.warning(f"{out}: {flagged} of {src.n} input images have NaN/inf pixels: not translated, their rows "
+                            f"flagged `{NONFINITE}` and NaN")
     log.info(f"{out}: {src.n} {name} reconstructions of {src.path}")
-    return open_store(out)
+    return rec
 
 def translate_chunk(
     net:"keras.Model", # the network
@@ -106,9 +112,13 @@ def translate_chunk(
     i:int, # chunk index (input and output stores share their chunks)
     batch_size:int=16, # images per forward pass
 ) -> int:
-    "Translate chunk `i` of `src` and write it with its catalogue rows; the number of images."
+    "Translate chunk `i` of `src` and write it with its catalogue rows (column `nonfinite`: input not finite, output NaN); the number of images."
     from survey2survey.train import predict
     rows = writer.spec.chunk_slice(i)
     x = src.array("sdss")[rows]
-    writer.write_chunk(i, src.catalogue.iloc[rows], **{name: predict(net, x, batch_size)})
+    bad = ~np.isfinite(x).all(axis=(1, 2, 3))
+    # the network sees zeros in place of the bad images: the other images are computed in the same batches as without them
+    y = predict(net, np.where(bad[:, None, None, None], np.float32(0), x), batch_size) if not bad.all() else np.empty_like(x)
+    y[bad] = np.nan
+    writer.write_chunk(i, src.catalogue.iloc[rows].assign(**{NONFINITE: bad}), **{name: y})
     return len(x)

@@ -67,11 +67,12 @@ def panels(
 def panel_title(
     name:str, # a key of `panels`
     gamma=None, # as given to `panels`
+    sep:str=" ", # between a difference and its γ
 ) -> str:
     "`CAE − DES (γ = 0.3)` for a difference panel, `CAE` for an image."
     if "-" not in name: return pretty(name)
     gr, gg = _gammas(gamma)
-    return row_label(name, "residual", gr if name.endswith("-des") else gg).replace("\n", " ")
+    return row_label(name, "residual", gr if name.endswith("-des") else gg).replace("\n", sep)
 
 # %% ../nbs/42_viewer.ipynb #cf912837
 def select_rows(
@@ -119,25 +120,28 @@ def render_png(
     title:str="", # above the panels
     size:float=2.2, # inches per panel
     dpi:int=80, # resolution
+    cols:int=4, # panels per row
 ) -> bytes:
-    "PNG bytes of the panels in a row, titled."
+    "PNG bytes of the panels, `cols` to a row, each titled."
     from matplotlib.figure import Figure
     k = max(len(shown), 1)
-    fig = Figure(figsize=(size*k, size + 0.6))
+    ncol, nrow = min(k, cols), -(-k//cols)
     # one axes holding a mosaic: drawing one image is ~10x faster than k axes with their ticks
     h, w = next(iter(shown.values())).shape[:2] if shown else (1, 1)
-    gap = max(w//30, 1)
-    mosaic = np.ones((h, k*(w + gap) - gap, 3), np.float32)
-    top = 1 - (0.6 if title else 0.35)/(size + 0.6)
-    ax = fig.add_axes((0.005, 0.01, 0.99, top - 0.01))
+    gap, label = max(w//30, 1), int(0.3*h)    # pixels between panels; above each panel, two lines of title
+    mosaic = np.ones((nrow*(label + h), ncol*(w + gap) - gap, 3), np.float32)
+    inch = size/w
+    head = 0.4 if title else 0.0
+    fig = Figure(figsize=(inch*mosaic.shape[1], inch*mosaic.shape[0] + head))
+    ax = fig.add_axes((0, 0, 1, 1 - head/(inch*mosaic.shape[0] + head)))
     for j, (name, rgb) in enumerate(shown.items()):
-        x0 = j*(w + gap)
-        mosaic[:, x0:x0 + w] = np.clip(rgb, 0, 1)
-        ax.text(x0 + w/2, -h*0.03, panel_title(name, gamma), ha="center", va="bottom", fontsize=9,
-                color=set_colour(name.split("-")[0]), clip_on=False)
+        x0, y0 = (j % ncol)*(w + gap), (j//ncol)*(label + h) + label
+        mosaic[y0:y0 + h, x0:x0 + w] = np.clip(rgb, 0, 1)
+        ax.text(x0 + w/2, y0 - h*0.02, panel_title(name, gamma, sep="\n"), ha="center", va="bottom", fontsize=15,
+                linespacing=1.1, color=set_colour(name.split("-")[0]))
     ax.imshow(mosaic, interpolation="nearest", aspect="auto")
     ax.set_axis_off()
-    if title: fig.suptitle(title, fontsize=10, y=0.99, va="top")
+    if title: fig.suptitle(title, fontsize=14, y=1 - 0.06/fig.get_figheight(), va="top")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

@@ -1,13 +1,14 @@
 """Runs distributed translations and evaluations on one local Dask cluster, for `test_distributed.py`.
 
-    python dask_runner.py DATA_ROOT STEP [STEP ...] [--workers N] [--slow SECONDS]
+    python dask_runner.py DATA_ROOT STEP [STEP ...] [--workers N] [--gate FILE --stall-from K]
 
 STEP is `translate:MODEL:INPUT:OUTPUT` or `evaluate:DATASET:OUT`. Prints `pids [...]`
 (the worker processes) once the cluster is up, then one JSON line per step: the
 step's `last_run()` summary, the model loads per worker, and the deep-learning libraries
-the client process has imported (none: the workers load the model). `--slow S` makes every
-chunk translation sleep S seconds first (a worker plugin), so that the test can kill a
-worker, or the whole run, in the middle.
+the client process has imported (none: the workers load the model). `--gate FILE
+--stall-from K` (a worker plugin) holds every chunk translation but chunk 0's until FILE
+exists, and chunks K and later for good, so that the test kills a worker, and then the
+whole run, at known points: after chunk 0, and after exactly chunks 0 to K-1.
 """
 import argparse
 import json
@@ -20,18 +21,19 @@ os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-class Slow(WorkerPlugin):
-    "Slows `translate_chunk` down on every worker (also on a worker that replaces a dead one)."
-    def __init__(self, seconds): self.seconds = seconds
+class Gate(WorkerPlugin):
+    "Holds `translate_chunk` on every worker (also on a worker that replaces a dead one), as the module docstring says."
+    def __init__(self, gate, stall_from): self.gate, self.stall_from = gate, stall_from
 
     def setup(self, worker):
         import time
+        from pathlib import Path
         import survey2survey.translate as tr
-        real, s = tr.translate_chunk, self.seconds
-        def slow(*a, **k):
-            time.sleep(s)
-            return real(*a, **k)
-        tr.translate_chunk = slow
+        real, gate, stall_from = tr.translate_chunk, Path(self.gate), self.stall_from
+        def held(net, name, src, writer, i, *a, **k):
+            while i >= stall_from or (i > 0 and not gate.exists()): time.sleep(0.05)
+            return real(net, name, src, writer, i, *a, **k)
+        tr.translate_chunk = held
 
 
 def loads():
@@ -44,12 +46,13 @@ def main():
     p.add_argument("root")
     p.add_argument("steps", nargs="+")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--slow", type=float, default=0.0)
+    p.add_argument("--gate")
+    p.add_argument("--stall-from", type=int)
     a = p.parse_args()
     os.environ["SURVEY2SURVEY_DATA"] = a.root
     from survey2survey.distributed import client_for, evaluate_dask, last_run, translate_dask
     with client_for("local", workers=a.workers) as client:
-        if a.slow: client.register_plugin(Slow(a.slow))
+        if a.gate: client.register_plugin(Gate(a.gate, a.stall_from))
         print("pids", json.dumps(sorted(client.run(os.getpid).values())), flush=True)
         for step in a.steps:
             kind, *args = step.split(":")

@@ -2,9 +2,10 @@
 
     python store_writer.py PATH [--processes N] [--sleep S] [--die-at WHAT:K]
 
-`--die-at marker:K` SIGKILLs the process just before it records chunk K (its arrays
-and catalogue rows are already on disk); `--die-at array:K` kills it during the K-th
-array write, between the two arrays of a chunk.
+`--die-at chunk:K` SIGKILLs the process between chunks, just before it starts chunk K
+(one process); `--die-at marker:K` just before it records chunk K (its arrays and
+catalogue rows are already on disk); `--die-at array:K` during the K-th array write,
+between the two arrays of a chunk.
 """
 import argparse
 import os
@@ -62,6 +63,7 @@ def main():
         w.fill(make_chunk, processes=a.processes)
     else:
         for i in w.pending_chunks():
+            if what == "chunk" and i == int(k): _die()
             images, cat = make_chunk(i, w.spec.chunk_slice(i))
             w.write_chunk(i, cat, **images)
             print(f"chunk {i}", flush=True)

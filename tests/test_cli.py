@@ -1,12 +1,15 @@
 """The installed `survey2survey` console script, run as a user would."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 EXE = shutil.which("survey2survey") or os.path.join(os.path.dirname(sys.executable), "survey2survey")
 
 
@@ -20,7 +23,9 @@ def test_help_of_every_subcommand():
     assert r.returncode == 0 and "COMMAND" in r.stdout
     from survey2survey.cli import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) >= {"info"}
+    documented = set(re.findall(r"^survey2survey (\w+)", (ROOT/"README.md").read_text(), re.M))   # the README's command lines
+    assert set(sub.choices) == documented == {"info", "simulate", "fetch", "train", "translate", "evaluate", "reproduce"}, sub.choices
+    assert all(name in r.stdout for name in documented), r.stdout
     for name in sub.choices:
         h = cli(name, "--help")
         assert h.returncode == 0 and f"survey2survey {name}" in h.stdout, name

@@ -1,7 +1,9 @@
 """The reproduction driver on the smoke preset: the manifest, skipping, a broken notebook, the report's numbers.
 
-One smoke reproduction (module-scoped) is shared by the tests; the smoke inputs (dataset,
-models, evaluation) are reused from the session's data root when a notebook made them.
+One smoke reproduction (module-scoped) is shared by the tests. It goes to the default output
+folder in the session's data root, so what is already there for the same inputs is reused: the
+dataset, models and evaluation (`ensure`) and the figure notebooks that `70_reproduce` and
+`tests/test_notebooks.py` ran (`figure_step`: each notebook is executed once per session).
 """
 import json
 import re
@@ -19,9 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")/"smoke"
-    return reproduce("smoke", out=out, notebooks=ROOT/"nbs")
+def run():
+    return reproduce("smoke", notebooks=ROOT/"nbs")
 
 
 def _cells(line:str) -> list[str]:
@@ -67,8 +68,10 @@ def test_broken_notebook(run, tmp_path):
     params = nbformat.v4.new_code_cell('preset = "smoke"\ndata = None\nseed = 0\nout = None')
     params.metadata["tags"] = ["parameters"]
     nbformat.write(_notebook([params, nbformat.v4.new_code_cell("x = 1")]), nbs/"90_fine.ipynb")
-    broken = nbformat.read(ROOT/"nbs"/"94_profiles.ipynb", as_version=4)
-    broken.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("deliberately broken")'))
+    # a 94_profiles that saves its figure, as the real one does, and then fails
+    draw = nbformat.v4.new_code_cell('import matplotlib.pyplot as plt\nfrom survey2survey.reproduce import ensure, save_figure\n'
+                                     'inp = ensure(preset, data, seed)\nsave_figure(plt.figure(), out, "fig7")')
+    broken = _notebook([params, nbformat.v4.new_markdown_cell("# Fig 7"), draw, nbformat.v4.new_code_cell('raise RuntimeError("deliberately broken")')])
     nbformat.write(broken, nbs/"94_profiles.ipynb")
     cell = len(broken.cells) - 1
     with pytest.raises(NotebookError, match=rf"notebook 94_profiles\.ipynb failed in cell {cell} \(In \[\d+\]\): RuntimeError: "
@@ -102,3 +105,23 @@ def test_report_numbers(run):
         g = pairs[(pairs.split == "val") & (pairs.comparison == f"{model}/sdss")]
         assert f"mean ΔF = {g.delta_flux.mean():.3g}" in text
     assert checked == 12
+
+
+def test_model_reused_only_for_its_data(run, tmp_path, monkeypatch):
+    """A finished model is reused for the data it was trained on; in the same folder, other data (as `train cae
+    --preset smoke --data OTHER` would leave it) stop the reproduction, naming the folder, the difference and the fix."""
+    from survey2survey.core import InputError
+    from survey2survey.reproduce import ensure
+    from survey2survey.store import damage_images
+    steps = json.loads((run/"steps.json").read_text())
+    dataset, root = Path(steps["dataset"]), tmp_path/"root"
+    shutil.copytree(dataset, root/dataset.name)
+    for p in steps["models"].values(): shutil.copytree(p, root/"models"/Path(p).name)
+    monkeypatch.setenv("SURVEY2SURVEY_DATA", str(root))
+    same = {s["step"]: s["status"] for s in ensure("smoke").steps}
+    assert same["train cae"] == same["train cyclegan"] == same["translate cae external"] == "skipped", same
+    damage_images(root/dataset.name/"pairs", "des", [0], value=0.5)   # other training data, same dataset folder
+    with pytest.raises(InputError, match=rf"{root/'models'/'cae-smoke-seed0'} holds a cae run that this reproduction cannot reuse "
+                       rf"\(training data: run used {dataset/'pairs'} \(hash \w+\), this reproduction {root/dataset.name/'pairs'} .*"
+                       r"Rerun with --retrain"):
+        ensure("smoke")

@@ -47,10 +47,9 @@ def test_reference_store_matches_its_generator(reference):
 
 def test_sigkill_between_chunks_then_resume(tmp_path, reference):
     path = tmp_path/"toy"
-    proc = subprocess.Popen([sys.executable, str(WRITER), str(path), "--sleep", "0.5"], stdout=subprocess.PIPE, text=True)
-    for _ in range(3): assert proc.stdout.readline().startswith("chunk")
-    proc.send_signal(signal.SIGKILL); proc.wait()
-    with pytest.raises(IncompleteStoreError, match=r"incomplete: [3-9] of 9 chunks written"):
+    r = write(path, "--die-at", "chunk:3", check=False)
+    assert r.returncode == -signal.SIGKILL and r.stdout.split() == ["chunk", "0", "chunk", "1", "chunk", "2"], r.stdout
+    with pytest.raises(IncompleteStoreError, match=r"incomplete: 3 of 9 chunks written"):
         open_store(path)
     # resumes: only the missing chunks are written, and the result is byte-identical
     out = write(path).stdout
@@ -85,7 +84,7 @@ def test_rerun_of_complete_store_writes_nothing(tmp_path, reference):
 
 
 def test_a_live_writer_locks_the_store(tmp_path):
-    proc = subprocess.Popen([sys.executable, str(WRITER), str(tmp_path/"toy"), "--sleep", "2"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(WRITER), str(tmp_path/"toy"), "--sleep", "600"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().startswith("chunk")
         with pytest.raises(StoreError, match="is being written by process"):

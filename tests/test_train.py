@@ -45,16 +45,10 @@ def test_sigkill_mid_epoch_then_resume(root, model):
     ref = subprocess.run(train_cmd(*args, "--out", str(root/f"{model}-ref")), env=env(root), capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
     run = root/f"{model}-killed"
-    # the runner announces each training batch and then sleeps, so the kill lands inside epoch 3
-    proc = subprocess.Popen([sys.executable, str(HERE/"train_runner.py"), "train", *args, "--out", str(run)],
-                            env=env(root, S2S_BATCH_SLEEP="0.5"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        for line in proc.stdout:
-            if line.strip() == "batch 2:1": break
-        else: pytest.fail("the run ended before epoch 3")
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill(); proc.wait()
+    # the runner SIGKILLs itself when asked for the second training batch of epoch 3
+    killed = subprocess.run([sys.executable, str(HERE/"train_runner.py"), "train", *args, "--out", str(run)],
+                            env=env(root, S2S_DIE_AT_BATCH="2:1"), capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     state = json.loads((run/"checkpoint"/"state.json").read_text())
     assert state["epoch"] == 2 and not (run/"model.keras").exists()
     again = subprocess.run(train_cmd(*args, "--out", str(run)), env=env(root), capture_output=True, text=True)
@@ -149,3 +143,18 @@ def test_data_parallel_jax(root):
 def test_unknown_backend_is_a_clear_error(root, cmd):
     r = subprocess.run([str(BIN/"survey2survey"), *cmd], env=env(root, KERAS_BACKEND="theano"), capture_output=True, text=True)
     assert r.returncode == 2 and "KERAS_BACKEND='theano' is not a Keras backend" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_nonfinite_training_image_is_a_clear_error(root, tmp_path):
+    "A pair store damaged behind its writer's back (a NaN image) stops `train` before the first epoch, naming the store and the row."
+    import shutil
+    from survey2survey.core import StoreValidationError
+    from survey2survey.store import damage_images
+    from survey2survey.train import train
+    shutil.copytree(root/"toy", tmp_path/"toy")
+    damage_images(tmp_path/"toy"/"pairs", "sdss", [5])
+    with pytest.raises(StoreValidationError, match=rf"{tmp_path/'toy'/'pairs'}, sdss: image\(s\) 5 have NaN/inf pixels"):
+        train("cae", "smoke", data=str(tmp_path/"toy"), out=tmp_path/"run")
+    assert not (tmp_path/"run"/"checkpoint").exists()
+    damage_images(tmp_path/"toy"/"pairs", "sdss", [5], value=0.5)   # repaired (other data: a new run)
+    assert train("cae", "smoke", data=str(tmp_path/"toy"), out=tmp_path/"run", overwrite=True)["epochs"]["run"] == 2
