@@ -57,7 +57,7 @@ def build(model, cfg, size, arch):
     return compile_cyclegan(build_cyclegan(size, dtype=dtype, **arch), **cfg["optimizer"])
 
 
-def full_size(model, net, size, cfg, arch):
+def whole_image_net(model, net, size, cfg, arch):
     "The translator at the validation images' size, with `net`'s weights."
     from survey2survey.train import PRECISIONS
     from survey2survey.cyclegan import build_generator
@@ -134,7 +134,7 @@ def main():
         stream, work, step, next_val, t0 = batches(ds), 0.0, 0, 0.0, time.perf_counter()
         while True:
             if work >= next_val - 1e-9:
-                v = val_loss(a.model, full_size(a.model, net, size, cfg, arch), xv, yv)
+                v = val_loss(a.model, whole_image_net(a.model, net, size, cfg, arch), xv, yv)
                 row = dict(model=a.model, recipe=n, step=step, images=step*cfg["batch_size"], full_equiv=round(work, 2), val=v,
                            wall_s=round(time.perf_counter() - t0, 1), crop=cfg["crop"] or size, augment=cfg["augment"],
                            batch_size=cfg["batch_size"], precision=cfg["precision"], optimizer=json.dumps(cfg["optimizer"]))
@@ -155,6 +155,7 @@ def batches(ds):
         ds.set_epoch(epoch)
         for j in range(len(ds)): yield ds[j]
         epoch += 1
+
 
 if __name__ == "__main__":
     main()
