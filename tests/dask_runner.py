@@ -7,7 +7,8 @@ STEP is `translate:MODEL:INPUT:OUTPUT` or `evaluate:DATASET:OUT`. Prints `pids [
 step's `last_run()` summary, the model loads per worker, and the deep-learning libraries
 the client process has imported (none: the workers load the model). `--gate FILE
 --stall-from K` (a worker plugin) holds every chunk translation but chunk 0's until FILE
-exists, and chunks K and later for good, so that the test kills a worker, and then the
+exists, and chunks K and later for good (a held task is handed back to the scheduler, `Reschedule`,
+so it never blocks a worker), so that the test kills a worker, and then the
 whole run, at known points: after chunk 0, and after exactly chunks 0 to K-1.
 """
 import argparse
@@ -15,7 +16,7 @@ import json
 import os
 import sys
 
-from distributed import WorkerPlugin
+from distributed import Reschedule, WorkerPlugin
 
 os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,7 +32,11 @@ class Gate(WorkerPlugin):
         import survey2survey.translate as tr
         real, gate, stall_from = tr.translate_chunk, Path(self.gate), self.stall_from
         def held(net, name, src, writer, i, *a, **k):
-            while i >= stall_from or (i > 0 and not gate.exists()): time.sleep(0.05)
+            # a held chunk goes back to the scheduler instead of sleeping in the worker's only thread: two workers
+            # sleeping on held chunks would starve the chunks the test waits for (it depends on Dask's task order)
+            if i >= stall_from or (i > 0 and not gate.exists()):
+                time.sleep(0.05)
+                raise Reschedule()
             return real(net, name, src, writer, i, *a, **k)
         tr.translate_chunk = held
 
