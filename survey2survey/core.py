@@ -218,11 +218,15 @@ def file_hash(
 MODEL_FILE, MODEL_META = "model.keras", "model.json"   # a trained model's run folder: the network, and what it is (written by `train`)
 
 # %% ../nbs/00_core.ipynb #bb85aff5
+def _is_pid(pid) -> bool:
+    "A positive `int`, not a `bool`: what a lock file's `pid` must be."
+    return isinstance(pid, int) and not isinstance(pid, bool) and pid > 0
+
 def pid_alive(
     pid, # a process id, as read from a lock file
 ) -> bool:
     "Whether process `pid` runs on this host; `False` for anything but a positive `int` (`os.kill(0 or -1, 0)` would ask about whole process groups, and succeed)."
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0: return False
+    if not _is_pid(pid): return False
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
@@ -234,12 +238,10 @@ def lock_holder(
 ) -> dict|None:
     "The holder of the lock file `path` (`{'pid', 'host'}`), or `None` when it is free or stale (missing, empty, garbled, or naming a process of this host that no longer runs)."
     try: other = json.loads(Path(path).read_text())
-    except FileNotFoundError: return None
-    except ValueError: return None
+    except (FileNotFoundError, ValueError): return None
     if not isinstance(other, dict) or not isinstance(other.get("host"), str): return None
-    pid = other.get("pid")
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0: return None
-    return other if other["host"] != socket.gethostname() or pid_alive(pid) else None
+    if not _is_pid(other.get("pid")): return None
+    return other if other["host"] != socket.gethostname() or pid_alive(other["pid"]) else None
 
 def acquire_lock(
     path, # the lock file to create
