@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
+import PIL.Image
 
 from .core import InputError
 from .population import knot_positions
@@ -20,9 +22,9 @@ from .surveys import (BANDS, OUTPUT_SIZE, SDSS, SURVEYS, Conditions, Display, In
                                    lupton_rgb, mag_to_electrons, sky_electrons, to_sdss_grid)
 
 # %% auto #0
-__all__ = ['NEIGHBOUR_GALSIM_MAG', 'SERSIC_TRUNCATION', 'ARTIFACT_KINDS', 'draw_knots_into', 'draw_neighbours_into',
+__all__ = ['NEIGHBOUR_GALSIM_MAG', 'SERSIC_TRUNCATION', 'ARTIFACT_KINDS', 'ENCODINGS', 'draw_knots_into', 'draw_neighbours_into',
            'draw_stars_into', 'ArtifactRates', 'draw_artifacts', 'cosmic_ray_tracks', 'full_well_electrons',
-           'bleed_columns', 'render_flux', 'compose', 'artifact_mask']
+           'bleed_columns', 'render_flux', 'compose', 'check_encoding', 'encode_picture', 'artifact_mask']
 
 # %% ../nbs/05a_render.ipynb #88720637
 NEIGHBOUR_GALSIM_MAG = 22.0 # neighbours brighter than this are drawn exactly; fainter ones as Gaussians
@@ -339,6 +341,29 @@ def _partial_region(a:dict, name:str, n:int=OUTPUT_SIZE) -> np.ndarray:
     idx = np.arange(n)
     band = idx >= a[f"{name}_partial_edge"] if a[f"{name}_partial_side"] > 0 else idx < a[f"{name}_partial_edge"]
     return np.broadcast_to(band[:, None] if a[f"{name}_partial_axis"] == 0 else band[None, :], (n, n))
+
+ENCODINGS = ("float", "png", "jpeg:Q") # how a service delivers a picture: unquantised, 8-bit lossless, JPEG of quality Q
+
+def check_encoding(
+    encoding:str, # `float`, `png` or `jpeg:Q` with 1 <= Q <= 95
+) -> str:
+    "`encoding`, or an `InputError` saying what is allowed."
+    if encoding in ("float", "png"): return encoding
+    kind, _, q = str(encoding).partition(":")
+    if kind == "jpeg" and q.isdigit() and 1 <= int(q) <= 95: return encoding
+    raise InputError(f"unknown picture encoding {encoding!r}; use one of {', '.join(ENCODINGS)} (1 <= Q <= 95)")
+
+def encode_picture(
+    rgb:np.ndarray, # (H, W, 3) float32 in [0, 1]
+    encoding:str="float", # `float` (unchanged), `png` (8-bit) or `jpeg:Q` (8-bit JPEG, quality Q, 4:2:0 chroma)
+) -> np.ndarray:
+    "The picture as a service would deliver it, decoded back to float32 in [0, 1]."
+    if check_encoding(encoding) == "float": return rgb
+    u8 = np.round(np.clip(rgb, 0, 1)*255).astype(np.uint8)
+    if encoding == "png": return (u8/np.float32(255)).astype(np.float32)
+    buf = io.BytesIO()
+    PIL.Image.fromarray(u8, "RGB").save(buf, format="JPEG", quality=int(encoding.split(":")[1]), subsampling=2)
+    return (np.asarray(PIL.Image.open(buf).convert("RGB"))/np.float32(255)).astype(np.float32)
 
 # %% ../nbs/05a_render.ipynb #b9e0aeca
 def artifact_mask(

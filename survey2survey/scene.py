@@ -17,7 +17,7 @@ import numpy as np
 
 from .core import InputError, child_rng
 from .population import EXTERNAL_SELECTION, PAIRS_SELECTION, draw_galaxy, draw_neighbours, draw_stars
-from .render import ArtifactRates, compose, draw_artifacts, render_flux
+from .render import ArtifactRates, check_encoding, compose, draw_artifacts, encode_picture, render_flux
 from .surveys import DES, OUTPUT_SIZE, SDSS, SURVEYS, Display, blackbody_colours, draw_conditions, instrument
 
 # %% auto #0
@@ -45,6 +45,8 @@ class SimConfig:
     external_bright_star:float = 0.03 # fraction of external galaxies with a saturating star
     neighbours:bool = True # draw neighbouring galaxies
     stars:bool = True # draw field stars
+    sdss_encoding:str = "float" # how the SDSS pictures are delivered: `float`, `png` or `jpeg:Q` (`encode_picture`)
+    des_encoding:str = "float" # how the DES pictures are delivered
 
     def __post_init__(self):
         for k in ("n_train", "n_val", "n_external", "chunk_size"):
@@ -55,17 +57,22 @@ class SimConfig:
         if self.chunk_size < 1: raise InputError(f"chunk_size must be positive, got {self.chunk_size}")
         for k in ("pair_bright_star", "external_bright_star"):
             if not 0 <= getattr(self, k) <= 1: raise InputError(f"{k}={getattr(self, k)} is not a fraction in [0, 1]")
+        check_encoding(self.sdss_encoding); check_encoding(self.des_encoding)
 
     @property
     def n_pairs(self) -> int: return self.n_train + self.n_val
-    def to_json(self) -> dict: return json.loads(json.dumps(dataclasses.asdict(self)))
+    def to_json(self) -> dict:
+        "The fields; the encodings only when not `float`, so datasets made before they existed keep their digest."
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        return {k: v for k, v in d.items() if not (k.endswith("_encoding") and v == "float")}
     def digest(self) -> str:
         "A short hash of the configuration (stored in the stores' attributes)."
         return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:12]
 
 PRESETS = dict(smoke=dict(n_train=24, n_val=8, n_external=16, chunk_size=8),
                quick=dict(n_train=1000, n_val=108, n_external=5015),
-               paper=dict(n_train=5000, n_val=538, n_external=25076))
+               # the paper's SDSS inputs were SkyServer JPEGs; its DES pictures were made from FITS and kept 8-bit
+               paper=dict(n_train=5000, n_val=538, n_external=25076, sdss_encoding="jpeg:75", des_encoding="png"))
 
 def preset_config(
     preset:str="quick", # `smoke`, `quick` or `paper`
@@ -167,4 +174,5 @@ def simulate_one(
     scene = make_scene(config, seed, set_name, index)
     fluxes, row = render_scene(scene)
     displays = dict(sdss=config.sdss_display, des=config.des_display)
-    return {sv: compose(f, instrument(sv), displays[sv], scene.artifacts[sv]) for sv, f in fluxes.items()}, row
+    encodings = dict(sdss=config.sdss_encoding, des=config.des_encoding)
+    return {sv: encode_picture(compose(f, instrument(sv), displays[sv], scene.artifacts[sv]), encodings[sv]) for sv, f in fluxes.items()}, row
