@@ -123,7 +123,7 @@ PRESETS = {
                       optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
         "paper": dict(epochs=200, batch_size=1, image_size=150, architecture=dict(depth=6, filters=64, lambda_cycle=0.2, lambda_paired=0.0),
                       optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
-        "efficient": dict(epochs=30, batch_size=4, crop=64, augment=True, limit_val=128, architecture=dict(depth=5, filters=32),
+        "efficient": dict(epochs=10, batch_size=4, crop=64, augment=True, limit_val=128, architecture=dict(depth=5, filters=32, lambda_paired=100.0),
                           optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
     },
 }
