@@ -263,6 +263,7 @@ def _cmd_translate(args, out=None):
     from survey2survey.core import InputError
     from survey2survey.translate import load_model, model_info, translate
     out = out or sys.stdout
+    if args.input and _image_inputs(args.input): return _translate_files(args, out)
     # on a cluster the workers load the network: this process reads its metadata only (and never imports Keras)
     model = load_model(args.model) if not args.scheduler else (None, model_info(args.model))
     inputs = args.input
@@ -280,6 +281,28 @@ def _cmd_translate(args, out=None):
             print(f"{s.path}: {s.n} {model[1]['model']} reconstructions", file=out)
             _print_peaks(client, out)
     return 0
+
+def _image_inputs(inputs:list[str]) -> bool:
+    "Whether `--input` names image files or folders of them rather than stores (both at once is refused)."
+    from pathlib import Path
+    from survey2survey.core import InputError
+    from survey2survey.images import is_image_name
+    from survey2survey.store import is_store_dir
+    stores = [is_store_dir(resolve_path(i)) for i in inputs]
+    files = [not s and (Path(i).expanduser().exists() or is_image_name(i)) for i, s in zip(inputs, stores)]
+    if any(stores) and any(files): raise InputError("--input takes stores, or image files and folders, not both: translate them in two runs")
+    return any(files)
+
+def _translate_files(args, out):
+    "`translate` of image files: PNG + FITS per file and translations.csv into the --output folder; status 1 if any file failed."
+    from survey2survey.core import InputError
+    from survey2survey.images import CSV_NAME, translate_images
+    if args.scheduler: raise InputError("--scheduler runs on stores; image files are translated in this process")
+    if not args.output: raise InputError("image files need --output FOLDER: where their PNG and FITS files and translations.csv go")
+    t = translate_images(args.model, args.input, args.output, batch_size=args.batch_size, overwrite=args.overwrite)
+    n = t.attrs["counts"]
+    print(f"{t.attrs['output']}: {n['done']} translated, {n['skipped']} already done, {n['failed']} failed (table: {CSV_NAME})", file=out)
+    return 1 if n["failed"] else 0
 
 def _add_scheduler(q):
     "The `--scheduler` and `--workers` options of a command that can run on a Dask cluster."
@@ -313,16 +336,29 @@ def _print_peaks(client, out):
 
 @command(21)
 def _add_translate(sub):
-    q = sub.add_parser("translate", help="apply a trained model to stores of SDSS images (resumable)",
-                       description="Write the model's DES-like reconstructions of every image of the input store(s) into "
-                                   "reconstruction stores, with the input catalogue row for row.")
-    q.add_argument("--model", required=True, metavar="PATH", help="run folder (or its model.keras); a bare name is looked for under <data root>/models")
-    q.add_argument("--input", nargs="+", metavar="STORE", help="stores to translate (default: the pairs and external stores of the model's training dataset)")
-    q.add_argument("--output", metavar="STORE", help="reconstruction store (default: <dataset>/<model>-<store>)")
+    q = sub.add_parser("translate", help="apply a trained model to stores, or to your own image files (resumable)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Stores: write the model's DES-like reconstructions of every image of the input store(s) into "
+                                   "reconstruction stores, with the input catalogue row for row.\n"
+                                   "Image files (JPEG, PNG, FITS RGB cubes; e.g. SDSS getjpeg cutouts, 150x150 at 0.396\"/pix) or "
+                                   "folders of them: write <name>.png and <name>.fits for each into the --output folder, with "
+                                   "translations.csv (one row per file). A bad file is reported and skipped; the exit status is 1 if "
+                                   "any failed. A rerun skips the files already done.",
+                       epilog="examples:\n"
+                              "  survey2survey translate --model cae-sim-v1 --input my_cutouts/ --output translated/\n"
+                              "  survey2survey translate --model cae-quick-seed0 --input sim-quick-seed0/external")
+    q.add_argument("--model", required=True, metavar="NAME", help="model name, or run folder (or its model.keras); a bare name is looked for under <data root>/models")
+    q.add_argument("--input", nargs="+", metavar="STORE|FILE|FOLDER",
+                   help="stores to translate (default: the pairs and external stores of the model's training dataset), "
+                        "or JPEG/PNG/FITS files and folders of them")
+    q.add_argument("--output", metavar="PATH", help="for a store: the reconstruction store (default: <dataset>/<model>-<store>); "
+                                                   "for image files: the output folder (required; never one holding an input)")
     q.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
-    q.add_argument("--overwrite", action="store_true", help="replace existing output stores instead of resuming them")
+    q.add_argument("--overwrite", action="store_true", help="replace existing output stores instead of resuming them; "
+                                                           "for image files: redo those already translated")
     _add_scheduler(q)
     q.set_defaults(func=_cmd_translate)
+
 
 # %% ../nbs/80_cli.ipynb #a3d5f242
 def _cmd_evaluate(args, out=None):
