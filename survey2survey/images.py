@@ -121,7 +121,8 @@ def read_picture(
     path = Path(path)
     if not path.is_file(): raise BadImage("no such file" if not path.exists() else "not a file", "check the path")
     if path.stat().st_size == 0: raise BadImage("empty file", _READ_FIX)
-    kind = sniff(path)
+    try: kind = sniff(path)
+    except OSError as e: raise BadImage(f"cannot be read ({e.strerror})", "check the file's permissions") from None
     if kind is None: raise BadImage("not a JPEG, PNG or FITS file (by its content)", "give JPEG, PNG or FITS pictures")
     rgb = _read_fits(path) if kind == "fits" else _read_raster(path, kind)
     h, w = rgb.shape[:2]
@@ -238,13 +239,16 @@ def is_image_name(
     "Whether `name` ends in a JPEG, PNG or FITS suffix (case ignored)."
     return _image_suffix(Path(name)) is not None
 
+def _paths(inputs) -> list[Path]:
+    "`inputs` (one path or several) as absolute paths."
+    return [Path(i).expanduser().absolute() for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
+
 def find_inputs(
     inputs, # files and folders
 ) -> list[Path]:
     "The image files named by `inputs`: folders expanded (JPEG, PNG, FITS by suffix, not recursive), absolute, each once."
     files = []
-    for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs):
-        p = Path(i).expanduser().absolute()
+    for p in _paths(inputs):
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".") and is_image_name(q))
             if not found: raise InputError(f"{p}: no JPEG, PNG or FITS files in this folder")
@@ -275,8 +279,7 @@ def check_output(
     "Refuse an output folder that is a file, an input folder, or one holding an input file: inputs are never overwritten."
     if out.exists() and not out.is_dir(): raise InputError(f"--output {out} is a file: give a folder")
     real = out.resolve()
-    folders = [Path(i).expanduser() for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
-    clash = next((p for p in files if p.parent.resolve() == real), None) or next((d for d in folders if d.resolve() == real), None)
+    clash = next((p for p in files if p.parent.resolve() == real), None) or next((d for d in _paths(inputs) if d.resolve() == real), None)
     if clash: raise InputError(f"--output {out} holds the input {clash}: give another folder (inputs are never overwritten)")
 
 def read_table(
@@ -295,6 +298,17 @@ def _done(row:dict|None, model_id:str, input_hash:str, out:Path) -> bool:
     "Whether an earlier row already holds this input's translation by this model."
     return bool(row) and row["status"] == "ok" and row["model_id"] == model_id and row["input_hash"] == input_hash and \
         (out/row["png"]).exists() and (out/row["fits"]).exists()
+
+def _stems(files:list[Path], rows:dict) -> dict[Path, str]:
+    "Output names of this run's inputs: the one an earlier run into the folder gave the same input, else `output_stems`' with `_2`, `_3`, ... if an earlier run gave it to another input."
+    fresh, taken, stems = output_stems(files), {Path(r["png"]).stem for r in rows.values() if r["png"]}, {}
+    for p in files:
+        old = rows.get(str(p), {}).get("png")
+        if old: stems[p] = Path(old).stem; continue
+        s, k = fresh[p], 1
+        while s in taken or s in stems.values(): k += 1; s = f"{fresh[p]}_{k}"
+        stems[p] = s
+    return stems
 
 def _write_table(out:Path, rows:dict):
     with atomic_write(out/CSV_NAME, "w") as f: pd.DataFrame(list(rows.values()), columns=list(COLUMNS)).to_csv(f, index=False)
@@ -316,7 +330,8 @@ def translate_images(
     check_output(out, files, inputs)
     out.mkdir(parents=True, exist_ok=True)
     for t in out.glob(".*.tmp"): t.unlink()   # left by a killed write (`atomic_write`)
-    rows, stems, tr = _previous(out), output_stems(files), Translator(net, meta)
+    rows, tr = _previous(out), Translator(net, meta)
+    stems = _stems(files, rows)
     timing, counts, pending = dict(read=0.0, network=0.0, write=0.0), dict(done=0, skipped=0, failed=0), {}
     bar = progress(total=len(files), desc=f"{meta['model']} images", unit="image")
 
@@ -342,7 +357,7 @@ def translate_images(
 
     for p in files:
         t0 = time.perf_counter()
-        h = file_hash(p) if p.is_file() else ""
+        h = file_hash(p) if p.is_file() and os.access(p, os.R_OK) else ""
         if not overwrite and _done(rows.get(str(p)), meta["id"], h, out):
             counts["skipped"] += 1; bar.update(); continue
         try:
