@@ -3,6 +3,7 @@ out, checked against the network applied directly; bad files reported one by one
 overwritten; and a run SIGKILLed after K files resumed by a rerun that does not redo them."""
 import contextlib
 import io
+import logging
 import os
 import signal
 import subprocess
@@ -40,9 +41,13 @@ sys.exit(main(sys.argv[2:]))
 
 
 def cli(*argv):
-    "Run the CLI in-process: (status, stdout, stderr)."
+    "Run the CLI in-process: (status, stdout, stderr with the package's log messages)."
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): status = main([str(a) for a in argv])
+    log, handler = logging.getLogger("survey2survey"), logging.StreamHandler(err)   # its handler writes to the stderr it was made with
+    log.addHandler(handler)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): status = main([str(a) for a in argv])
+    finally: log.removeHandler(handler)
     return status, out.getvalue(), err.getvalue()
 
 
