@@ -251,7 +251,7 @@ def find_inputs(
     for p in _paths(inputs):
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith(".") and is_image_name(q))
-            if not found: raise InputError(f"{p}: no JPEG, PNG or FITS files in this folder")
+            if not found: raise InputError(f"{p}: no JPEG, PNG or FITS files in this folder (a dataset's stores are given one by one: <dataset>/pairs)")
             files += found
         else: files.append(p)
     return list(dict.fromkeys(files))
