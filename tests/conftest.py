@@ -8,8 +8,13 @@ may reuse what another one left there only by content (e.g. `reproduce.ensure` c
 dataset or model is complete and made from the same inputs), never by order. Every test must
 leave the environment and the current folder as it found them (`monkeypatch.setenv`,
 `survey2survey.core.env_set`/`data_root_set`): `restored_environment` fails a test that does not.
+
+`pytest` runs the tests on 2 processes or more (pytest-xdist, `-n auto --dist loadgroup` in pyproject.toml;
+`pytest -n 0` runs them in this one). Each worker process has its own data root. Tests that share expensive work
+(a module-scoped fixture, the session's smoke reproduction) carry one `xdist_group`, so that one worker does it once.
 """
 import os
+import re
 import tempfile
 
 import pytest
@@ -32,12 +37,27 @@ def forced_flags(config) -> list[str]:
     return config.getoption("--flags").split()
 
 
+# Tests run in one worker because they share work: their module's fixture (built once per process), or the smoke
+# reproduction that `reproduce.ensure`/`figure_step` leave in the session's data root (done once per data root).
+SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_simulate.py", "test_store.py")
+SMOKE_REPRODUCTION = re.compile(r"tests/test_reproduce\.py::|tests/test_notebooks\.py::test_notebook\[(70_reproduce|9\d_\w+)\]")
+
+
+def xdist_group(item) -> str | None:
+    "The pytest-xdist group of a test (`--dist loadgroup`: a group's tests run in one worker), or None."
+    if SMOKE_REPRODUCTION.search(item.nodeid): return "smoke-reproduction"
+    if item.path.name in SHARED_MODULE_FIXTURE: return item.path.stem
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     forced = set(forced_flags(config))
     for item in items:
         for flag in FLAGGED:
             if flag in item.keywords and flag not in forced:
                 item.add_marker(pytest.mark.skip(reason=f"flag `{flag}` not forced (use --flags {flag})"))
+        if group := xdist_group(item): item.add_marker(pytest.mark.xdist_group(group))
 
 
 # Set by TensorFlow (and the libraries it loads) when first imported, in whatever test that happens: not a leak.
