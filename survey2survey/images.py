@@ -152,23 +152,42 @@ class Translator:
     "A trained network (`load_model`) applied to batches of pictures of any one size."
     def __init__(self, net:"keras.Model", meta:dict):
         import keras
-        import survey2survey.cyclegan   # registers `ReflectPad2D`, which a U-Net's copy is made of
-        self.net, self.meta, self.free = net, meta, None
+        from survey2survey.cyclegan import TiledTranslator   # (also registers `ReflectPad2D`, which a U-Net's copy is made of)
+        self.net, self.meta, self.nets = net, meta, {}
         self.size = tuple(net.input_shape[1:3])
-        self.depth = sum(type(l) is keras.layers.Conv2D and tuple(l.strides) == (2, 2) for l in net.layers)   # a U-Net's downsamplings; 0 for the CAE
+        self.tiled = next((l for l in net.layers if isinstance(l, TiledTranslator)), None)   # a G trained on crops
+        g = self.tiled.generator if self.tiled else net
+        self.depth = sum(type(l) is keras.layers.Conv2D and tuple(l.strides) == (2, 2) for l in g.layers)   # a U-Net's downsamplings; 0 for the CAE
 
     def check(self, h:int, w:int):
         "Raise `BadImage` unless the network can take an `h`×`w` picture."
-        if min(h, w) < MIN_SIDE: raise BadImage(f"{w}x{h} pixels, fewer than {MIN_SIDE} on a side", "give a larger cutout (the paper's: 150x150)")
-        if self.depth and min(h, w) <= 2**self.depth:
-            raise BadImage(f"{w}x{h} pixels: the U-Net of depth {self.depth} needs more than {2**self.depth} on a side (a 2x2 bottleneck or larger)",
-                           "give a larger cutout (the paper's: 150x150)")
+        fix = "give a larger cutout (the paper's: 150x150)"
+        if min(h, w) < MIN_SIDE: raise BadImage(f"{w}x{h} pixels, fewer than {MIN_SIDE} on a side", fix)
+        if self.tiled and 2*min(h, w) <= self.tiled.tile:
+            raise BadImage(f"{w}x{h} pixels: the model translates {self.tiled.tile}-pixel tiles, and reflect-pads a picture to them "
+                           f"from more than {self.tiled.tile // 2} pixels on a side", fix)
+        if self.depth and not self.tiled and min(h, w) <= 2**self.depth:
+            raise BadImage(f"{w}x{h} pixels: the U-Net of depth {self.depth} needs more than {2**self.depth} on a side (a 2x2 bottleneck or larger)", fix)
 
     def padding(self, h:int, w:int) -> tuple:
-        "((top, bottom), (left, right)) reflect padding of an `h`×`w` picture for the any-size network."
+        "((top, bottom), (left, right)) reflect padding of an `h`×`w` picture: up to a multiple of 2^depth (U-Net), to the tile (tiled G)."
+        if self.tiled: return tuple((d // 2, d - d // 2) for d in (max(self.tiled.tile - s, 0) for s in (h, w)))
         if not self.depth: return (0, 0), (0, 0)
         from survey2survey.cyclegan import unet_padding
         return unet_padding(h, self.depth), unet_padding(w, self.depth)
+
+    def network(self, h:int, w:int) -> "keras.Model":
+        "The network for padded `h`×`w` pictures: the saved one at its own size; a tiled G's tiling at that size; else the any-size copy."
+        if (h, w) == self.size: return self.net
+        key = (h, w) if self.tiled else None
+        if key not in self.nets:
+            if self.tiled:
+                import keras
+                from survey2survey.cyclegan import TiledTranslator
+                inp = keras.Input((h, w, self.net.input_shape[-1]))
+                self.nets[key] = keras.Model(inp, TiledTranslator(self.tiled.generator, self.tiled.tile, self.tiled.stride)(inp))
+            else: self.nets[key] = _any_size(self.net)
+        return self.nets[key]
 
     def __call__(self,
                  x:np.ndarray, # (n, H, W, 3) pictures in [0, 1]
@@ -179,9 +198,8 @@ class Translator:
         h, w = x.shape[1:3]
         self.check(h, w)
         if (h, w) == self.size: return predict(self.net, x, batch_size)
-        if self.free is None: self.free = _any_size(self.net)
         (t, b), (l, r) = self.padding(h, w)
-        y = predict(self.free, np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), mode="reflect"), batch_size)
+        y = predict(self.network(h + t + b, w + l + r), np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), mode="reflect"), batch_size)
         return y[:, t:t + h, l:l + w]
 
 # %% ../nbs/22_images.ipynb #edc7d866
