@@ -24,7 +24,7 @@ __all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_P
            'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise', 'measure_one', 'measure',
            'truth_table', 'neighbour_table', 'fit_calibration', 'calibrate', 'residuals', 'nmad', 'preservation_table',
            'closer_table', 'plot_residuals', 'artifact_excess', 'artifact_removal', 'neighbour_fluxes',
-           'neighbour_summary', 'artifact_summary', 'physics_report', 'save_report']
+           'neighbour_summary', 'artifact_summary', 'dataset_calibration', 'physics_report', 'save_report']
 
 # %% ../nbs/32_physics.ipynb #88c0b0d4
 PIXSCALE_ARCSEC = SDSS.pixel_scale_arcsec # every stored picture is on the SDSS grid (DES is resampled onto it)
@@ -417,6 +417,19 @@ def artifact_summary(
     return pd.DataFrame(rows, columns=["set", "kind", "n", "removed_frac", "median_removal"])
 
 # %% ../nbs/32_physics.ipynb #81076d5c
+def dataset_calibration(
+    pairs, # a simulated `pairs` store (or its path) with training pairs
+    n_calibration:int=200, # its first DES training pictures the lines are fitted on
+    deblend:bool=True, # deblend the target from touching neighbours
+) -> pd.DataFrame:
+    "`fit_calibration` on the DES pictures of the first `n_calibration` training pairs and their truth."
+    from survey2survey.store import open_store
+    pairs = open_store(resolve_path(pairs)) if not hasattr(pairs, "catalogue") else pairs
+    rows = pairs.indices("train")[:n_calibration]
+    if rows.size < 3: raise InputError(f"{pairs.path} has {rows.size} training pairs; the calibration needs at least 3 "
+                                       "(or pass one fitted on another dataset, `calibration=`)")
+    return fit_calibration(measure(pairs.read("des", rows), deblend=deblend), truth_table(pairs, rows))
+
 def physics_report(
     dataset, # dataset folder (or name under the data root) holding `pairs` (and `external`) and `<model>-pairs` (`<model>-external`)
     models=("cae", "cyclegan"), # reconstruction sets to judge (missing ones are left out, with a warning)
@@ -433,12 +446,7 @@ def physics_report(
     src = open_store(folder/name)
     rows = src.indices(split)
     if rows.size == 0: raise InputError(f"{src.path} has no {split!r} galaxies")
-    if calibration is None:
-        pairs = open_store(folder/"pairs")
-        cal_rows = pairs.indices("train")[:n_calibration]
-        if cal_rows.size < 3: raise InputError(f"{pairs.path} has {cal_rows.size} training pairs; the calibration needs at least 3 "
-                                               "(or pass one fitted on another dataset, `calibration=`)")
-        calibration = fit_calibration(measure(pairs.read("des", cal_rows), deblend=deblend), truth_table(pairs, cal_rows))
+    if calibration is None: calibration = dataset_calibration(folder/"pairs", n_calibration, deblend)
     images = {a: src.read(a, rows) for a in ("sdss", "des") if a in src}
     for m in models:
         p = folder/f"{m}-{name}"

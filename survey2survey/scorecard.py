@@ -185,7 +185,7 @@ def card_metrics(
     return dict(dataset=Path(card["dataset"]).name, split=card["split"], n_galaxies=card["n"],
                 model={k: _plain(v) for k, v in card["values"].get(model, {}).items()},
                 sdss_input={k: _plain(v) for k, v in card["values"].get("sdss", {}).items()},
-                targets={r.target: dict(text=r.text, value=_plain(r.value), met=r.met) for r in t.itertuples()})
+                targets={r.target: dict(value=_plain(r.value), met=r.met) for r in t.itertuples()})   # the words: `TARGETS`
 
 def save_scorecard(
     card:dict, # `scorecard` output
