@@ -640,10 +640,11 @@ def plot_training_curves(
         if c is not None and len(c): ax.plot(c["minutes"], c["val"], marker="o", ms=3, label=f"{label} ({Path(run).name})")
     if reference is not None:
         for recipe, g in reference[reference["model"] == model].groupby("recipe", sort=False):
-            ax.plot(g["wall_s"]/60, g["val"], ls="--", marker=".", ms=4, alpha=0.8, label=f"{recipe}: recipe_curves.csv ({reference_note})")
+            ax.plot(g["wall_s"]/60, g["val"], ls="--", marker=".", ms=4, alpha=0.8, label=f"{recipe} (recipe_curves.csv)")
     ax.set_yscale("log"); ax.set_xlabel("wall-clock minutes of training")
     ax.set_ylabel("validation MSE vs DES, whole images" if model == "cae" else "validation mean |G(x) − DES|, whole images")
-    ax.set_title(f"{model}: validation loss against time")
+    dashed = reference is not None and (reference["model"] == model).any()
+    ax.set_title(f"{model}: validation loss against time" + (f"\ndashed: benchmarks/recipe_curves.csv ({reference_note})" if dashed else ""), fontsize=9)
     if ax.lines: ax.legend(fontsize=7)
     else: ax.text(0.5, 0.5, "no curves", transform=ax.transAxes, ha="center")
     fig.tight_layout()
