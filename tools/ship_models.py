@@ -85,7 +85,7 @@ def copy_rows(src, rows, dest):
 
 
 def held_out_sets(a, work):
-    "`{set: (folder, store name, split)}`: each held-out set as a folder holding its input store."
+    "`{set: (folder, store name, split, description)}`: each held-out set as a folder holding its input store."
     from survey2survey.core import resolve_path
     from survey2survey.simulate import dataset_name, simulate
     from survey2survey.store import open_store
@@ -93,18 +93,33 @@ def held_out_sets(a, work):
     pairs, external = open_store(data/"pairs"), open_store(data/"external")
     out = {}
     copy_rows(pairs, pairs.indices("val"), work/"val"/"pairs")
-    out["val"] = (work/"val", "pairs", "val")
+    out["val"] = (work/"val", "pairs", "val", f"{data.name}, validation split ({len(pairs.indices('val'))} pairs)")
     copy_rows(external, external.indices("external")[:a.n_external], work/"ext"/"external")
-    out["ext"] = (work/"ext", "external", "external")
-    for name, enc in (("seed7-served", SERVED), ("seed7-float", FLOAT)):
+    out["ext"] = (work/"ext", "external", "external", f"{data.name}, external set: its first {min(a.n_external, external.n)} of {external.n} galaxies")
+    for name, enc, how in (("seed7-served", SERVED, "SDSS JPEG q75, DES 8-bit, as the services deliver them"),
+                           ("seed7-float", FLOAT, "float pictures, no JPEG")):
         sizes = dict(n_train=0, n_val=a.n_holdout, n_external=0)
         ds = simulate(a.holdout_preset, a.holdout_seed, processes=a.processes, **enc, **sizes)
         assert ds.name == dataset_name(a.holdout_preset, a.holdout_seed, **enc, **sizes)
         link = work/name/"pairs"
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists(): link.symlink_to(ds/"pairs", target_is_directory=True)
-        out[name] = (work/name, "pairs", "val")
+        out[name] = (work/name, "pairs", "val", f"{ds.name}, validation-only simulation ({a.n_holdout} pairs; {how})")
     return out
+
+
+def physics_calibration(data, n, work):
+    "The physics calibration lines of `data` (its first `n` DES training pictures), kept in `<work>/calibration.json`."
+    import pandas as pd
+    from survey2survey.physics import dataset_calibration
+    from survey2survey.store import open_store, store_hash
+    pairs = open_store(data/"pairs")
+    key, path = dict(data=str(data), hash=store_hash(pairs), n=n), work/"calibration.json"
+    if path.exists() and json.loads(path.read_text())["key"] == key:
+        return pd.DataFrame(json.loads(path.read_text())["lines"]).set_index("quantity")
+    cal = dataset_calibration(pairs, n)
+    path.write_text(json.dumps(dict(key=key, lines=cal.reset_index().to_dict("records")), indent=1))
+    return cal
 
 
 def translate_set(run, folder, store_name):
@@ -140,26 +155,23 @@ def summary(cards, models):
     fmt = lambda v: "—" if v is None else f"{v:.4g}"
     lines = []
     for m in models:
-        lines += [f"\n### {m}\n", "| quantity | " + " | ".join(f"{s} ({m})" + (f" | {s} (SDSS)" if s != "ext" else "") for s in cards) + " |",
-                  "|---" * (1 + sum(2 if s != "ext" else 1 for s in cards)) + "|"]
+        lines += [f"\n### {m}\n", "| quantity | " + " | ".join(f"{s} ({m}) | {s} (SDSS)" for s in cards) + " |", "|---" * (1 + 2*len(cards)) + "|"]
         for k in keys:
-            cells = []
-            for s, c in cards.items():
-                mm = c["metrics"][m]
-                cells.append(fmt(mm["model"].get(k)))
-                if s != "ext": cells.append(fmt(mm["sdss_input"].get(k)))
+            cells = [fmt(c["metrics"][m][who].get(k)) for c in cards.values() for who in ("model", "sdss_input")]
             lines.append(f"| {k} | " + " | ".join(cells) + " |")
-        lines.append("\ntargets: " + "; ".join(f"{s}: " + ", ".join(f"{t} {'met' if v['met'] else 'NOT met' if v['met'] is False else 'reported'}"
-                                                               for t, v in c["metrics"][m]["targets"].items()) for s, c in cards.items()))
+        names = list(dict.fromkeys(t for c in cards.values() for t in c["metrics"][m]["targets"]))
+        word = lambda t: "—" if t is None else f"{fmt(t['value'])} " + {True: "met", False: "**not met**", None: "(reported)"}[t["met"]]
+        lines += [f"\ntargets of {m}:\n", "| target | " + " | ".join(cards) + " |", "|---" * (1 + len(cards)) + "|"]
+        lines += [f"| {t} | " + " | ".join(word(c["metrics"][m]["targets"].get(t)) for c in cards.values()) + " |" for t in names]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     a = parse(argv)
     from survey2survey.core import data_root, resolve_path
-    from survey2survey.physics import dataset_calibration
     from survey2survey.store import open_store
     from survey2survey.translate import load_model, model_info
+    import survey2survey.cyclegan  # noqa: F401  registers the CycleGAN's custom layers, which `load_model` needs (it does not import them)
     work = Path(a.work) if a.work else data_root()/"ship"
     work.mkdir(parents=True, exist_ok=True)
     names = [Path(r) if Path(r).exists() else data_root()/"models"/r for r in (a.runs or ["cae-efficient-seed0", "cyclegan-efficient-seed0"])]
@@ -173,15 +185,17 @@ def main(argv=None):
     if not runs: sys.exit("no finished training run to ship")
     models = sorted(runs)
     sets = held_out_sets(a, work)
-    calibration = None if a.no_physics else dataset_calibration(resolve_path(a.data)/"pairs", a.n_calibration)
+    calibration = None if a.no_physics else physics_calibration(resolve_path(a.data), a.n_calibration, work)
     for m in models:
         run = load_model(runs[m]["path"])
-        for folder, store_name, _ in sets.values(): translate_set(run, folder, store_name)
+        for folder, store_name, *_ in sets.values(): translate_set(run, folder, store_name)
     ids = {m: runs[m]["id"] for m in models}
-    cards = {s: score_set(folder, split, models, ids, calibration, not a.no_physics) for s, (folder, _, split) in sets.items()}
+    cards = {s: score_set(folder, split, models, ids, calibration, not a.no_physics) for s, (folder, _, split, _) in sets.items()}
+    for s, c in cards.items():
+        for m in models: c["metrics"][m]["dataset"] = sets[s][3]
     text = summary(cards, models)
-    (work/"summary.md").write_text(f"# Held-out scorecards of {', '.join(models)}\n\nsets: " +
-                                   "; ".join(f"{s}: {c['dataset']} ({c['split']}, {c['n']} galaxies)" for s, c in cards.items()) + "\n" + text)
+    (work/"summary.md").write_text(f"# Held-out scorecards of {', '.join(models)}\n\n" +
+                                   "".join(f"- {s}: {sets[s][3]}\n" for s in cards) + text)
     print(text)
     metrics = {m: {s: c["metrics"][m] for s, c in cards.items()} for m in models}
     for m in models: (work/f"{m}.metrics.json").write_text(json.dumps(metrics[m], indent=1))
