@@ -39,8 +39,9 @@ class Target:
     def met(self, value) -> bool|None:
         "Whether `value` meets the target (`None` for a `report` target; a NaN value never does)."
         if self.op == "report": return None
-        if value is None or not math.isfinite(value) and not (self.op != "abs<=" and value == math.inf): return False
-        return bool(abs(value) <= self.threshold if self.op == "abs<=" else value > self.threshold if self.op == ">" else value >= self.threshold)
+        if value is None or math.isnan(value): return False
+        if self.op == "abs<=": return bool(abs(value) <= self.threshold)
+        return bool(value > self.threshold if self.op == ">" else value >= self.threshold)
 
 TARGETS = (
     Target("delta_flux", "ΔF(model vs DES) × 10³ within ±10 for both models", "delta_flux_des_x1e3", "abs<=", 10.0),
