@@ -40,7 +40,7 @@ def forced_flags(config) -> list[str]:
 
 # Tests run in one worker because they share work: their module's fixture (built once per process), or the smoke
 # reproduction that `reproduce.ensure`/`figure_step` leave in the session's data root (done once per data root).
-SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_simulate.py", "test_store.py")
+SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_images.py", "test_simulate.py", "test_store.py")
 SMOKE_REPRODUCTION = re.compile(r"tests/test_reproduce\.py::|tests/test_notebooks\.py::test_notebook\[(70_reproduce|9\d_\w+)\]")
 
 
@@ -48,7 +48,7 @@ SMOKE_REPRODUCTION = re.compile(r"tests/test_reproduce\.py::|tests/test_notebook
 # starting a long test at the end: a test's place is the first pattern its node id matches, the others keep their order.
 LONGEST_FIRST = [re.compile(p) for p in (
     r"test_notebook\[20_train\]", SMOKE_REPRODUCTION.pattern, r"tests/test_distributed\.py::", r"tests/test_train\.py::",
-    r"tests/test_docs\.py::", r"test_notebook\[(32_physics|51_scale_out|11_cyclegan|41_gallery|80_cli)\]")]
+    r"tests/test_docs\.py::", r"test_notebook\[(32_physics|51_scale_out|11_cyclegan|41_gallery|80_cli|22_images)\]")]
 
 
 def _place(item) -> int:
