@@ -141,12 +141,12 @@ def set_weights(
 def to_16bit(
     weights:dict, # path -> float array
 ) -> dict:
-    "The weights as float16; an `InputError` naming the first that is not finite in 16 bits."
+    "The kernels (2 or more dimensions) as float16, the vectors as float32; an `InputError` naming the first weight that is not finite there."
     out = {}
     for k, v in weights.items():
         v = np.asarray(v)
         if v.dtype.kind != "f": raise InputError(f"weight {k} is {v.dtype}, not a float: it cannot be exported")
-        with np.errstate(over="ignore", invalid="ignore"): h = v.astype(np.float16)
+        with np.errstate(over="ignore", invalid="ignore"): h = v.astype(np.float16 if v.ndim >= 2 else np.float32)
         if not np.isfinite(h).all():
             raise InputError(f"weight {k} does not fit in float16 (largest |w| {np.abs(v[np.isfinite(v)]).max(initial=0):.4g}; float16 holds up to 65504"
                              + (", and it is not finite" if not np.isfinite(v).all() else "") + ")")
@@ -242,7 +242,7 @@ def _card(name:str, meta:dict, run_json:dict, folder:Path, weights_bytes:int, di
     return dict(
         name=name, model=meta["model"], network="the CAE" if meta["model"] == "cae" else "the CycleGAN's generator G (SDSS→DES)",
         parameters=meta["network"]["parameters"], about=SHIPPED.get(name, {}).get("about"),
-        weights=dict(file=WEIGHTS_FILE, dtype="float16", bytes=weights_bytes, sha256_16=meta["shipped"]["id"]),
+        weights=dict(file=WEIGHTS_FILE, dtype="float16 kernels; float32 biases and norm parameters", bytes=weights_bytes, sha256_16=meta["shipped"]["id"]),
         data=dict(dataset=data["dataset"], source=data["source"], simulation_preset=data["sim_preset"], seed=data["seed"],
                   store_hash=data["hash"], split=dict(train=int(data["n_train"]), val=int(data["n_val"])),
                   note="trained on the `train` split; the `val` split of the same dataset was watched during training (loss curves"
@@ -270,7 +270,7 @@ def card_markdown(card:dict) -> str:
              f"- {card['epochs']['run']} epochs (kept epoch {card['epochs']['chosen']}: {card['epochs']['chosen_by']}), "
              f"{card['steps']:,} steps of {card['recipe']['config']['batch_size']} images",
              "- wall time: " + (f"{card['wall_time_s']/60:.1f} min" if card["wall_time_s"] else "not recorded") + f" on {card['machine']}",
-             f"- {card['parameters']:,} parameters, shipped as float16 ({card['weights']['bytes']/1e6:.2f} MB); on {c['images']} check "
+             f"- {card['parameters']:,} parameters, shipped as float16 kernels ({card['weights']['bytes']/1e6:.2f} MB); on {c['images']} check "
              f"images the 16-bit network differs from the float32 one by at most {c['max_abs_diff']:.2g} (tolerance {c['tolerance']:g})\n",
              "Retrain it (each command resumes if interrupted):\n", "```\n" + "\n".join(card["retrain"]) + "\n```\n",
              "## Held-out metrics\n"]
@@ -326,7 +326,7 @@ def export_model(
             raise InputError(f"{name}: {size/1e6:.2f} MB of weights (+ {others/1e6:.2f} MB already shipped in {root}) exceed the "
                              f"{budget_mb:g} MB budget; nothing written")
         wid = file_hash(tmp/WEIGHTS_FILE)
-        shipped_meta["shipped"] = dict(name=name, weights=WEIGHTS_FILE, dtype="float16", id=wid, max_abs_diff=diff,
+        shipped_meta["shipped"] = dict(name=name, weights=WEIGHTS_FILE, dtype="float16", dtype_vectors="float32", id=wid, max_abs_diff=diff,
                                        source_run=str(folder), source_id=file_hash(folder/MODEL_FILE))
         card = _card(name, shipped_meta, run_json, folder, size, diff, tolerance, len(x), metrics,
                      wall_time_s if wall_time_s is not None else _wall_time(folder), machine or this_machine())
