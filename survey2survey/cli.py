@@ -225,7 +225,7 @@ def _cmd_train(args, out=None):
     meta = train(args.model, args.preset, data=args.data, out=args.out, overwrite=args.overwrite, epochs=args.epochs,
                  seed=args.seed, batch_size=args.batch_size, precision=args.precision, devices=args.devices,
                  patience=args.patience, architecture=arch, crop=args.crop, checkpoint_minutes=args.checkpoint_minutes,
-                 checkpoint_steps=args.checkpoint_steps)
+                 checkpoint_steps=args.checkpoint_steps, stop_at_step=args.stop_at_step)
     ep = meta["epochs"]
     final = ", ".join(f"{k} {v:.4g}" for k, v in meta["final"].items() if k in ("loss", "val_loss", "g_loss", "d_loss", "cycle", "val_l1"))
     print(f"trained {meta['model']} ({meta['preset']} preset, {ep['run']} epochs, kept epoch {ep['chosen']}: {ep['chosen_by']}): {final}", file=out)
@@ -253,6 +253,8 @@ def _add_train(sub):
     q.add_argument("--crop", type=int, metavar="PIX", help="train on random PIX x PIX crops (validation: whole images; default: the preset's)")
     q.add_argument("--checkpoint-minutes", type=float, metavar="MIN", help="also checkpoint within epochs every MIN minutes (default 5; 0: off)")
     q.add_argument("--checkpoint-steps", type=int, metavar="N", help="also checkpoint within epochs every N steps")
+    q.add_argument("--stop-at-step", type=int, metavar="N", help="stop after N training steps in all and keep that model (the schedule still "
+                   "counts --epochs): repeats a point of a longer run exactly")
     q.add_argument("--paired-l1", type=float, metavar="WEIGHT", help="CycleGAN only: weight of the optional paired L1 term (paper: 0)")
     q.add_argument("--overwrite", action="store_true", help="discard an existing run in the folder and start again")
     q.set_defaults(func=_cmd_train)

@@ -15,6 +15,7 @@ import random
 import socket
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,7 +26,7 @@ __all__ = ['DATA_ENV', 'PROGRESS_ENV', 'MODEL_FILE', 'MODEL_META', 'SET_NAMES', 
            'InputError', 'StoreError', 'StoreNotFoundError', 'IncompleteStoreError', 'StoreValidationError',
            'data_root', 'resolve_path', 'env_set', 'data_root_set', 'env_restore', 'get_logger', 'set_verbosity',
            'check_seed', 'seed_everything', 'child_rng', 'progress', 'atomic_write', 'file_hash', 'pid_alive',
-           'lock_holder', 'acquire_lock', 'release_lock', 'pretty', 'set_order', 'keras_backend']
+           'exit_with_parent', 'lock_holder', 'acquire_lock', 'release_lock', 'pretty', 'set_order', 'keras_backend']
 
 # %% ../nbs/00_core.ipynb #2c127abf
 class S2SError(Exception):
@@ -232,6 +233,17 @@ def pid_alive(
     except PermissionError: return True
     except OverflowError: return False
     return True
+
+def exit_with_parent(
+    parent:int, # the pid of the process that started this one
+    every:float=0.5, # seconds between checks
+):
+    "Make this worker process exit as soon as `parent` is gone (killed or crashed), instead of living on as an orphan that keeps the CPU busy: a pool's `initializer`."
+    import threading
+    def watch():
+        while os.getppid() == parent: time.sleep(every)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 def lock_holder(
     path, # the lock file

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .core import (IncompleteStoreError, InputError, S2SError, StoreError, StoreNotFoundError,
-                                StoreValidationError, acquire_lock, atomic_write, get_logger, lock_holder, progress,
-                                release_lock)
+                                StoreValidationError, acquire_lock, atomic_write, exit_with_parent, get_logger, lock_holder,
+                                progress, release_lock)
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'IMAGES', 'CATALOGUE', 'PARTS', 'LOCK', 'SPLITS', 'REQUIRED_COLUMNS',
@@ -329,7 +329,7 @@ class StoreWriter:
             else:
                 import multiprocessing as mp
                 from concurrent.futures import ProcessPoolExecutor, as_completed
-                ex = ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"))
+                ex = ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), initializer=exit_with_parent, initargs=(os.getpid(),))
                 try:
                     futs = {ex.submit(_fill_worker, str(self.path), make_chunk, i): i for i in pending}
                     for f in as_completed(futs):

@@ -107,6 +107,7 @@ class TrainConfig:
     augment:bool=False # turn each training pair by a random one of the 8 symmetries of the square
     checkpoint_minutes:float|None=5.0 # also checkpoint within an epoch after this many minutes; `None` (or 0 in overrides): off
     checkpoint_steps:int|None=None # also checkpoint within an epoch every this many steps; `None` (or 0 in overrides): off
+    stop_at_step:int|None=None # stop after this many training steps in all and keep the model as it is then (the schedule, e.g. the CycleGAN's decay, still counts `epochs`): a point of a longer run that a rerun repeats exactly
 
     def to_json(self) -> dict: return json.loads(json.dumps(asdict(self)))
 
@@ -128,7 +129,7 @@ PRESETS = {
     },
 }
 # settings a resumed run may change: they decide how long it runs and how often it saves, not what it computes
-RESUMABLE = ("epochs", "checkpoint_minutes", "checkpoint_steps")
+RESUMABLE = ("epochs", "checkpoint_minutes", "checkpoint_steps", "stop_at_step")
 
 def make_config(
     model:str, # `cae` or `cyclegan`
@@ -153,6 +154,8 @@ def make_config(
     if cfg.patience == 0: cfg = replace(cfg, patience=None)
     if int(cfg.devices) < 0: raise InputError(f"devices must be 0 (all) or more, got {cfg.devices}")
     if cfg.crop is not None: check_crop(cfg.model, int(cfg.crop), cfg.architecture.get("depth", 6) if cfg.model == "cyclegan" else 0)
+    if cfg.stop_at_step is not None and (isinstance(cfg.stop_at_step, bool) or int(cfg.stop_at_step) < 1):
+        raise InputError(f"stop_at_step must be a positive number of steps, got {cfg.stop_at_step!r}")
     for k in ("checkpoint_minutes", "checkpoint_steps"):
         v = getattr(cfg, k)
         if v is not None and v < 0: raise InputError(f"{k} must be positive (0 or None: off), got {v}")
@@ -311,6 +314,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.out, self.cfg, self.state, self.train, self.val, self.preview = out, cfg, state, train, val, preview
         self.full = full or (lambda: translator(self.model))   # the translator at the validation images' size
         self.epoch, self.batch, self.saved_at = 0, 0, time.monotonic()
+        self.stopped_within_epoch = False
 
     def on_train_begin(self, logs=None): self.saved_at = time.monotonic()
 
@@ -330,7 +334,14 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.batch += 1
-        if self.batch == self.train.steps_per_epoch: return   # the epoch's end checkpoints
+        if self.batch == self.train.steps_per_epoch: return   # the epoch's end checkpoints (and stops, if asked: `on_epoch_end`)
+        if self.cfg.stop_at_step and self.step >= self.cfg.stop_at_step:
+            _sync(self.model)
+            self._checkpoint(f"step-{self.step:08d}.weights.h5", batch=self.batch,
+                             metrics=[float(keras.ops.convert_to_numpy(v)) for v in self.model.metrics_variables])
+            self.stopped_within_epoch = self.model.stop_training = True
+            log.info(f"stopping at step {self.step} (epoch {self.epoch + 1}, batch {self.batch}/{self.train.steps_per_epoch}), as asked")
+            return
         every = self.cfg.checkpoint_steps
         if (every and self.step % every == 0) or (
                 self.cfg.checkpoint_minutes and time.monotonic() - self.saved_at >= 60*self.cfg.checkpoint_minutes):
@@ -340,6 +351,7 @@ class Checkpointer(keras.callbacks.Callback):
             log.info(f"checkpoint at step {self.step} (epoch {self.epoch + 1}, batch {self.batch}/{self.train.steps_per_epoch})")
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.stopped_within_epoch: return   # Keras ends the epoch it stopped in: it is not a finished epoch
         _sync(self.model)
         logs = logs if logs is not None else {}
         if self.cfg.model == "cyclegan": logs["val_l1"] = mean_abs_error(self.full(), self.val)
@@ -356,6 +368,7 @@ class Checkpointer(keras.callbacks.Callback):
             st["stopped_early"] = True
             self.model.stop_training = True
         st["epoch"] = epoch + 1
+        if self.cfg.stop_at_step and self.step >= self.cfg.stop_at_step: self.model.stop_training = True
         self._checkpoint(f"epoch-{epoch + 1:04d}.weights.h5", batch=0, metrics=None)
         hist = pd.DataFrame(st["history"])
         with atomic_write(self.out/"history.csv", "w") as f: hist.to_csv(f, index=False)
@@ -371,7 +384,7 @@ class Checkpointer(keras.callbacks.Callback):
         st, ck = self.state, self.out/CHECKPOINT
         self._save_weights(ck/name)
         old = st.get("weights")
-        st.update(weights=name, **progress)
+        st.update(weights=name, step=self.step, **progress)
         with atomic_write(ck/STATE, "w") as f: json.dump(st, f, indent=1)
         if old and old != name: (ck/old).unlink(missing_ok=True)
         self.saved_at = time.monotonic()
@@ -510,7 +523,7 @@ def train(
 def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> dict:
     state = read_state(out)
     if old is not None and old.get("status") == "complete" and (out/FINAL).exists() and state and (
-            state["epoch"] >= cfg.epochs or state.get("stopped_early")):
+            state["epoch"] >= cfg.epochs or state.get("stopped_early") or (cfg.stop_at_step and state.get("step", 0) >= cfg.stop_at_step)):
         log.info(f"{out}: already trained ({state['epoch']} epochs); nothing to do")
         return {**json.loads((out/META).read_text()), "path": str(out)}
     with atomic_write(out/RUN, "w") as f:
@@ -529,7 +542,12 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
             _load_checkpoint(m, out/CHECKPOINT/state["weights"], cfg)
             log.info(f"{out}: resuming after epoch {state['epoch']}" + (f", batch {state['batch']}" if state.get("batch") else ""))
         for p in (out/CHECKPOINT).glob(".*.tmp.weights.h5"): p.unlink()   # left by a killed save
-        if state["epoch"] < cfg.epochs and not state["stopped_early"]:
+        spe = train_ds.steps_per_epoch
+        def more() -> bool:
+            "Steps left to train: epochs, no early stop, not at `stop_at_step`."
+            at = state["epoch"]*spe + state.get("batch", 0)
+            return state["epoch"] < cfg.epochs and not state["stopped_early"] and not (cfg.stop_at_step and at >= cfg.stop_at_step)
+        if more():
             for ds in (train_ds, val_ds): ds.check_finite()   # a NaN/inf image stops the run before the network sees it
             val_rows = val_ds.rows[:cfg.previews]
             preview = (store.read("sdss", val_rows), store.read("des", val_rows))
@@ -541,19 +559,22 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
             if state.get("batch"):   # finish the interrupted epoch first: Keras takes an epoch's length once per `fit`
                 train_ds.set_epoch(state["epoch"], state["batch"])
                 m.fit(train_ds, epochs=state["epoch"] + 1, initial_epoch=state["epoch"], **fit)
-            if state["epoch"] < cfg.epochs and not state["stopped_early"]:
+            if more():
                 train_ds.set_epoch(state["epoch"])
                 m.fit(train_ds, epochs=cfg.epochs, initial_epoch=state["epoch"], **fit)
         if cfg.patience and state["best_epoch"] and state["best_epoch"] != state["epoch"]:
             m.load_weights(out/CHECKPOINT/"best.weights.h5")
             log.info(f"early stopping chose epoch {state['best_epoch']} ({monitor_key(cfg)} {state['best_value']:.4g})")
+        state["step"] = state["epoch"]*spe + state.get("batch", 0)
+        if (out/CHECKPOINT/STATE).exists():
+            with atomic_write(out/CHECKPOINT/STATE, "w") as f: json.dump(state, f, indent=1)
         meta = _metadata(cfg, store, run, state, m, len(train_ds.rows), len(val_ds.rows))
         tmp = out/f".{FINAL}.{os.getpid()}.tmp.keras"
         full().save(tmp)
         os.replace(tmp, out/FINAL)
     with atomic_write(out/META, "w") as f: json.dump(meta, f, indent=1)
     with atomic_write(out/RUN, "w") as f: json.dump({**run, "status": "complete", "backend": keras.backend.backend()}, f, indent=1)
-    log.info(f"{out/FINAL}: trained {cfg.model} ({state['epoch']} epochs" + (f", chosen epoch {state['best_epoch']})" if cfg.patience else ")"))
+    log.info(f"{out/FINAL}: trained {cfg.model} ({state['epoch']} epochs, {state['step']} steps" + (f", chosen epoch {state['best_epoch']})" if cfg.patience else ")"))
     return {**meta, "path": str(out)}
 
 def _metadata(cfg, store, run, state, m, n_train, n_val) -> dict:
@@ -569,6 +590,7 @@ def _metadata(cfg, store, run, state, m, n_train, n_val) -> dict:
                 data=dict(**run["data"], n_train=n_train, n_val=n_val),
                 epochs=dict(max=cfg.epochs, run=state["epoch"], chosen=chosen, stopped_early=state["stopped_early"],
                             chosen_by=("early stopping on " + monitor_key(cfg)) if cfg.patience else "last epoch"),
+                steps=dict(run=state.get("step"), stop_at_step=cfg.stop_at_step),
                 architecture=cfg.architecture, optimizer=dict(name=opt.name, **cfg.optimizer, config=_jsonable(opt.get_config())),
                 final={k: v for k, v in (state["history"][chosen - 1] if state["history"] else {}).items()})
 

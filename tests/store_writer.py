@@ -24,6 +24,7 @@ N, SIZE, CHUNK = 70, 24, 8
 def make_chunk(i, rows):
     "Chunk `i` of the toy store: random images and a catalogue, the same on every run."
     rng = np.random.default_rng([7, i])
+    time.sleep(float(os.environ.get("STORE_WRITER_CHUNK_SLEEP", 0)))   # slow workers, for the orphan test
     k = rows.stop - rows.start
     sdss = rng.random((k, SIZE, SIZE, 3), dtype=np.float32)
     cat = pd.DataFrame(dict(id=np.arange(rows.start, rows.stop), ra=rng.uniform(0, 360, k), dec=rng.uniform(-1, 1, k),

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,40 @@ def test_writer_refuses_mismatched_chunks(tmp_path):
         w.finalize()
     assert not w.complete
     w.close()
+
+
+def _children(pid:int) -> list[int]:
+    "The pids whose parent is `pid` (Linux /proc)."
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit(): continue
+        try: stat = (d/"stat").read_text()
+        except OSError: continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid: out.append(int(d.name))
+    return out
+
+
+def _pool_worker_running(pid:int) -> bool:
+    "Whether `pid` is a live (not zombie) multiprocessing worker."
+    try: state, cmd = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0], Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError: return False
+    return state != "Z" and b"spawn_main" in cmd
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)")
+def test_pool_workers_exit_with_a_killed_parent(tmp_path):
+    "A parallel `fill` whose process is SIGKILLed leaves no worker behind (they used to live on, computing, then blocked forever)."
+    env = {**os.environ, "STORE_WRITER_CHUNK_SLEEP": "3"}
+    p = subprocess.Popen([sys.executable, str(WRITER), str(tmp_path/"s"), "--processes", "2"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.monotonic() + 120, []
+    while time.monotonic() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = [c for c in _children(p.pid) if _pool_worker_running(c)]
+    assert len(workers) == 2, f"expected the pool's 2 workers, found {workers}"
+    time.sleep(1.0)   # both are inside a 3 s chunk, with more queued
+    p.kill(); p.wait()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 15 and any(map(_pool_worker_running, workers)): time.sleep(0.2)
+    assert not any(map(_pool_worker_running, workers)), f"pool workers {workers} outlived their killed parent"
+    assert time.monotonic() - t0 < 5, "the workers took more than 5 s to notice"

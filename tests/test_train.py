@@ -158,3 +158,23 @@ def test_nonfinite_training_image_is_a_clear_error(root, tmp_path):
     assert not (tmp_path/"run"/"checkpoint").exists()
     damage_images(tmp_path/"toy"/"pairs", "sdss", [5], value=0.5)   # repaired (other data: a new run)
     assert train("cae", "smoke", data=str(tmp_path/"toy"), out=tmp_path/"run", overwrite=True)["epochs"]["run"] == 2
+
+
+def test_stop_at_step_is_a_point_of_the_longer_run(root):
+    "Stopped at step 6 (epoch 2, batch 2 of 4), the model is that point of the run; continued, it is the uninterrupted run, bit for bit."
+    import keras
+    from survey2survey.train import train
+    kw = dict(data=root/"toy", epochs=2, crop=16, batch_size=4, checkpoint_minutes=0)
+    ref = train("cae", "efficient", out=root/"stop-ref", **kw)
+    stopped = train("cae", "efficient", out=root/"stop", stop_at_step=6, **kw)
+    assert stopped["steps"] == dict(run=6, stop_at_step=6) and stopped["epochs"]["run"] == 1 and ref["steps"]["run"] == 8
+    at6 = keras.models.load_model(root/"stop"/"model.keras").get_weights()
+    mtime = (root/"stop"/"model.keras").stat().st_mtime_ns
+    assert train("cae", "efficient", out=root/"stop", stop_at_step=6, **kw)["steps"]["run"] == 6   # the same command: nothing to do
+    assert (root/"stop"/"model.keras").stat().st_mtime_ns == mtime
+    done = train("cae", "efficient", out=root/"stop", **kw)
+    assert done["steps"]["run"] == 8
+    pd.testing.assert_frame_equal(history(root/"stop"), history(root/"stop-ref"))
+    a, b = (keras.models.load_model(d/"model.keras").get_weights() for d in (root/"stop", root/"stop-ref"))
+    for x, y in zip(a, b): np.testing.assert_array_equal(x, y)
+    assert any(not np.array_equal(x, y) for x, y in zip(at6, a)), "step 6 is not the end of the run"
