@@ -228,7 +228,8 @@ def this_machine() -> str:
 def _options(run_json:dict) -> str:
     "Command-line options for the settings where the run differs from its preset."
     cfg, pre = run_json["config"], run_json.get("preset_config") or run_json["config"]
-    flags = dict(epochs="--epochs", batch_size="--batch-size", precision="--precision", patience="--patience", crop="--crop", seed="--seed")
+    flags = dict(epochs="--epochs", stop_at_step="--stop-at-step", batch_size="--batch-size", precision="--precision",
+                 patience="--patience", crop="--crop", seed="--seed")
     out = [f"{flag} {cfg[k]}" for k, flag in flags.items() if cfg.get(k) != pre.get(k) or (k == "seed" and cfg.get(k))]
     rest = sorted(k for k in cfg if k not in flags and k not in ("checkpoint_minutes", "checkpoint_steps", "devices") and cfg[k] != pre.get(k))
     if rest: out.append(f"(and {', '.join(f'{k}={cfg[k]!r}' for k in rest)} in `survey2survey.train.train`)")
@@ -248,7 +249,8 @@ def _card(name:str, meta:dict, run_json:dict, folder:Path, weights_bytes:int, di
                   note="trained on the `train` split; the `val` split of the same dataset was watched during training (loss curves"
                        + (", early stopping" if cfg.get("patience") else "") + "), so held-out metrics come from other seeds"),
         recipe=dict(preset=meta["preset"], config=cfg, preset_config=run_json.get("preset_config"), optimizer=meta.get("optimizer")),
-        steps=steps_per_epoch*int(meta["epochs"]["run"]), steps_per_epoch=steps_per_epoch, epochs=meta["epochs"],
+        steps=(meta.get("steps") or {}).get("run") or steps_per_epoch*int(meta["epochs"]["run"]), steps_per_epoch=steps_per_epoch,
+        epochs=meta["epochs"],
         final=meta.get("final"), wall_time_s=wall_time_s, machine=machine, backend=meta.get("backend"),
         retrain=retrain_commands(meta["model"], meta["preset"], data["dataset"],
                                  dict(preset=data["sim_preset"], seed=data["seed"]) if data["seed"] is not None else None, _options(run_json)),
