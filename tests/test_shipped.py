@@ -57,7 +57,8 @@ def test_shipped_beat_sdss(name, unseen):
     code = ("import numpy as np\nfrom survey2survey.shipped import load_shipped\nfrom survey2survey.train import predict\n"
             f"net, _ = load_shipped({name!r})\n"
             f"np.save({str(folder/(name + '.npy'))!r}, predict(net, np.load({str(folder/'sdss.npy')!r}), 8))")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
     out = np.load(folder/f"{name}.npy")
     assert out.shape == sdss.shape and np.isfinite(out).all()
     b_sdss, b_des, b_out = beta(sdss), beta(des), beta(out)
