@@ -8,14 +8,15 @@ Docs: https://survey2survey.github.io/survey2survey/cyclegan.html.md"""
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .core import InputError
 
 # %% auto #0
 __all__ = ['TERMS', 'init', 'ReflectPad2D', 'unet_padding', 'instance_norm', 'downsample', 'upsample', 'build_generator',
-           'build_discriminator', 'bce_logits', 'gan_value', 'l1', 'CycleGAN', 'build_cyclegan', 'LinearDecay',
-           'compile_cyclegan']
+           'tile_starts', 'tile_window', 'TiledTranslator', 'tiled_generator', 'build_discriminator', 'bce_logits',
+           'gan_value', 'l1', 'CycleGAN', 'build_cyclegan', 'LinearDecay', 'compile_cyclegan']
 
 # %% ../nbs/11_cyclegan.ipynb #7cec8a78
 def init():
@@ -104,6 +105,65 @@ def build_generator(
     x = layers.Cropping2D(pad, dtype=_output_dtype(dtype), name="crop")(x)
     out = layers.Rescaling(0.5, offset=0.5, dtype=_output_dtype(dtype), name="to_01")(x)
     return keras.Model(inp, out, name=name)
+
+# %% ../nbs/11_cyclegan.ipynb #b4513f0d
+def tile_starts(
+    size:int, # image side
+    tile:int, # tile side
+    stride:int, # step between tiles
+) -> list[int]:
+    "Tile offsets covering `0..size` with tiles of `tile` at `stride`, the last one flush with the edge."
+    if tile > size: raise InputError(f"a {tile}-pixel tile does not fit a {size}-pixel image")
+    if stride < 1: raise InputError(f"stride must be positive, got {stride}")
+    return sorted(set(range(0, size - tile + 1, stride)) | {size - tile})
+
+def tile_window(
+    tile:int, # tile side
+) -> np.ndarray:
+    "The (tile, tile) blending weights: sin² in each axis, highest at the centre, never 0."
+    w = np.sin(np.pi*(np.arange(tile) + 0.5)/tile)**2 + 1e-3
+    return np.outer(w, w).astype("float32")
+
+@keras.saving.register_keras_serializable("survey2survey")
+class TiledTranslator(layers.Layer):
+    "Apply `generator` (built for `tile`×`tile` images) to overlapping tiles of its input and blend them with `tile_window`."
+    def __init__(self, generator, tile:int, stride:int, **kwargs):
+        super().__init__(**kwargs)
+        self.generator, self.tile, self.stride = generator, int(tile), int(stride)
+
+    def call(self, x):
+        h, w = x.shape[1], x.shape[2]
+        t, win = self.tile, tile_window(self.tile)[None, :, :, None]
+        acc, norm = 0.0, np.zeros((1, h, w, 1), "float32")
+        for r in tile_starts(h, t, self.stride):
+            for c in tile_starts(w, t, self.stride):
+                out = self.generator(x[:, r:r + t, c:c + t, :])
+                acc = acc + keras.ops.pad(out*win, [[0, 0], [r, h - t - r], [c, w - t - c], [0, 0]])
+                norm[:, r:r + t, c:c + t] += win
+        return acc / norm
+
+    def compute_output_shape(self, input_shape): return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "generator": keras.saving.serialize_keras_object(self.generator),
+                "tile": self.tile, "stride": self.stride}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        return cls(**config)
+
+def tiled_generator(
+    generator:keras.Model, # a generator built for square tiles (its input side is the tile)
+    image_size:int, # the side of the images to translate
+    stride:int|None=None, # step between tiles (default: half a tile)
+) -> keras.Model:
+    "A translator of `image_size` images that runs `generator` (same weights, shared) on tiles of its own size."
+    tile = generator.input_shape[1]
+    inp = keras.Input((image_size, image_size, generator.input_shape[-1]), name="image")
+    out = TiledTranslator(generator, tile, stride or tile//2, name="tiles")(inp)
+    return keras.Model(inp, out, name=f"{generator.name}_tiled")
 
 # %% ../nbs/11_cyclegan.ipynb #dac8ec15
 def build_discriminator(

@@ -28,7 +28,7 @@ from .cae import build_cae, compile_cae
 from .core import (MODEL_FILE, MODEL_META, InputError, PROGRESS_ENV, StoreNotFoundError, StoreValidationError,
                                 acquire_lock, atomic_write, check_seed, child_rng, data_root, get_logger, release_lock,
                                 resolve_path, seed_everything)
-from .cyclegan import build_cyclegan, build_generator, compile_cyclegan
+from .cyclegan import build_cyclegan, compile_cyclegan, tiled_generator
 from .loader import PairDataset
 from .store import Store, create_store, open_store, store_hash
 
@@ -480,13 +480,12 @@ def full_size(
     "A function returning the translator at `image_size` with `model`'s current weights (the translator itself if it is that size)."
     net = translator(model)
     if net.input_shape[1] == image_size: return lambda: net
+    if cfg.model == "cyclegan":   # trained on crops: whole images as tiles of the crop size (see "Training on crops"); weights shared
+        tiled = tiled_generator(net, image_size)
+        return lambda: tiled
     keep = {}
     def full():
-        if "net" not in keep:
-            dtype, a = dtype_policy(cfg.precision, cfg.model), cfg.architecture
-            keep["net"] = (build_cae(image_size, dtype=dtype, **a) if cfg.model == "cae" else
-                           build_generator(image_size, depth=a.get("depth", 6), filters=a.get("filters", 64),
-                                           max_filters=8*a.get("filters", 64), dtype=dtype, name=net.name))
+        if "net" not in keep: keep["net"] = build_cae(image_size, dtype=dtype_policy(cfg.precision, cfg.model), **cfg.architecture)
         keep["net"].set_weights(net.get_weights())
         return keep["net"]
     return full
