@@ -106,7 +106,7 @@ def build_generator(
     out = layers.Rescaling(0.5, offset=0.5, dtype=_output_dtype(dtype), name="to_01")(x)
     return keras.Model(inp, out, name=name)
 
-# %% ../nbs/11_cyclegan.ipynb #b4513f0d
+# %% ../nbs/11_cyclegan.ipynb #277f6e09
 def tile_starts(
     size:int, # image side
     tile:int, # tile side

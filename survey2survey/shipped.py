@@ -106,12 +106,15 @@ def build_network(
 ):
     "The float32 translator `meta` describes (the CAE, or the CycleGAN's generator G), with fresh weights."
     from survey2survey.cae import build_cae
-    from survey2survey.cyclegan import build_generator
+    from survey2survey.cyclegan import build_generator, tiled_generator
     a, size = meta.get("architecture") or {}, image_size or meta["input"]["image_shape"][0]
     name = (meta.get("network") or {}).get("name")
     if meta["model"] == "cae": return build_cae(size, filters=tuple(a.get("filters", (128, 64, 32, 32, 64, 128))), name=name or "cae")
     if meta["model"] == "cyclegan":
-        f = a.get("filters", 64)
+        f, n = a.get("filters", 64), meta.get("network") or {}
+        if n.get("tile"):   # trained on crops: the generator runs on tiles of its crop size
+            g = build_generator(n["tile"], depth=a.get("depth", 6), filters=f, max_filters=8*f, name=n["generator"])
+            return tiled_generator(g, size, n["stride"])
         return build_generator(size, depth=a.get("depth", 6), filters=f, max_filters=8*f, name=name or "generator_g")
     raise InputError(f"unknown model {meta['model']!r} in the metadata")
 
@@ -179,6 +182,12 @@ def _run_folder(run) -> Path:
 def _read_json(p:Path) -> dict|None:
     try: return json.loads(Path(p).read_text())
     except (OSError, ValueError): return None
+
+def _network_meta(net) -> dict:
+    "How to rebuild `net`: its name, parameter count and, for a tiled translator, the tile, stride and generator name."
+    tiles = next((l for l in net.layers if type(l).__name__ == "TiledTranslator"), None)
+    extra = dict(tile=tiles.tile, stride=tiles.stride, generator=tiles.generator.name) if tiles is not None else {}
+    return dict(name=net.name, parameters=int(net.count_params()), **extra)
 
 def _load_run(folder:Path):
     import keras
@@ -309,7 +318,7 @@ def export_model(
     x = check_images(images, meta["input"]["image_shape"])
     net = _load_run(folder)
     half = to_16bit(weight_arrays(net))
-    shipped_meta = {**meta, "data": _training_data(meta), "network": dict(name=net.name, parameters=int(net.count_params()))}
+    shipped_meta = {**meta, "data": _training_data(meta), "network": _network_meta(net)}
     small = set_weights(build_network(shipped_meta), half, f"the 16-bit weights of {folder}")
     diff = float(np.abs(_outputs(small, x) - _outputs(net, x)).max())
     if not diff <= tolerance:
