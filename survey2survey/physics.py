@@ -24,7 +24,7 @@ __all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_P
            'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise', 'measure_one', 'measure',
            'truth_table', 'neighbour_table', 'fit_calibration', 'calibrate', 'residuals', 'nmad', 'preservation_table',
            'closer_table', 'plot_residuals', 'artifact_excess', 'artifact_removal', 'neighbour_fluxes',
-           'neighbour_summary', 'artifact_summary', 'physics_report', 'save_report']
+           'neighbour_summary', 'artifact_summary', 'dataset_calibration', 'physics_report', 'save_report']
 
 # %% ../nbs/32_physics.ipynb #88c0b0d4
 PIXSCALE_ARCSEC = SDSS.pixel_scale_arcsec # every stored picture is on the SDSS grid (DES is resampled onto it)
@@ -417,38 +417,53 @@ def artifact_summary(
     return pd.DataFrame(rows, columns=["set", "kind", "n", "removed_frac", "median_removal"])
 
 # %% ../nbs/32_physics.ipynb #81076d5c
+def dataset_calibration(
+    pairs, # a simulated `pairs` store (or its path) with training pairs
+    n_calibration:int=200, # its first DES training pictures the lines are fitted on
+    deblend:bool=True, # deblend the target from touching neighbours
+) -> pd.DataFrame:
+    "`fit_calibration` on the DES pictures of the first `n_calibration` training pairs and their truth."
+    from survey2survey.store import open_store
+    pairs = open_store(resolve_path(pairs)) if not hasattr(pairs, "catalogue") else pairs
+    rows = pairs.indices("train")[:n_calibration]
+    if rows.size < 3: raise InputError(f"{pairs.path} has {rows.size} training pairs; the calibration needs at least 3 "
+                                       "(or pass one fitted on another dataset, `calibration=`)")
+    return fit_calibration(measure(pairs.read("des", rows), deblend=deblend), truth_table(pairs, rows))
+
 def physics_report(
-    dataset, # dataset folder (or name under the data root) holding `pairs` and `<model>-pairs`
+    dataset, # dataset folder (or name under the data root) holding `pairs` (and `external`) and `<model>-pairs` (`<model>-external`)
     models=("cae", "cyclegan"), # reconstruction sets to judge (missing ones are left out, with a warning)
-    split:str="val", # the galaxies judged
+    split:str="val", # the galaxies judged: `val`/`train` (the `pairs` store) or `external` (no DES: no artifact, neighbour or closer tables)
     n_calibration:int=200, # DES training pictures the calibration lines are fitted on
     deblend:bool=True, # deblend the target from touching neighbours
+    calibration:pd.DataFrame|None=None, # a `fit_calibration` table to use instead (e.g. for a dataset without training pairs)
+    figures:bool=True, # draw the figure of each quantity
 ) -> dict:
     "Truth-based evaluation of a simulated dataset: preservation and closer-than tables, artifact and neighbour rates, one figure per quantity."
     from survey2survey.store import open_store
     folder = resolve_path(dataset)
-    pairs = open_store(folder/"pairs")
-    rows, cal_rows = pairs.indices(split), pairs.indices("train")[:n_calibration]
-    if rows.size == 0: raise InputError(f"{pairs.path} has no {split!r} galaxies")
-    if cal_rows.size < 3: raise InputError(f"{pairs.path} has {cal_rows.size} training pairs; the calibration needs at least 3")
-    images = dict(sdss=pairs.read("sdss", rows), des=pairs.read("des", rows))
+    name = "external" if split == "external" else "pairs"
+    src = open_store(folder/name)
+    rows = src.indices(split)
+    if rows.size == 0: raise InputError(f"{src.path} has no {split!r} galaxies")
+    if calibration is None: calibration = dataset_calibration(folder/"pairs", n_calibration, deblend)
+    images = {a: src.read(a, rows) for a in ("sdss", "des") if a in src}
     for m in models:
-        p = folder/f"{m}-pairs"
-        if not (p/"manifest.json").exists(): log.warning(f"{folder}: no {m}-pairs store; {m} is left out"); continue
+        p = folder/f"{m}-{name}"
+        if not (p/"manifest.json").exists(): log.warning(f"{folder}: no {m}-{name} store; {m} is left out"); continue
         images[m] = open_store(p).read(m, rows)
-    calibration = fit_calibration(measure(pairs.read("des", cal_rows), deblend=deblend), truth_table(pairs, cal_rows))
-    truth = truth_table(pairs, rows)
+    truth = truth_table(src, rows)
     measured = {s: calibrate(measure(x, deblend=deblend), calibration) for s, x in images.items()}
-    cat = pairs.catalogue.iloc[rows]
-    removal = artifact_removal(images, cat)
-    nb = neighbour_table(pairs, rows)
+    out = dict(dataset=str(folder), split=split, sets=list(images), calibration=calibration, truth=truth, measured=measured,
+               preservation=preservation_table(measured, truth),
+               figures={q: _closed(plot_residuals(measured, truth, q)[0]) for q in MEASURED} if figures else {})
+    if "des" not in images: return out
+    removal = artifact_removal(images, src.catalogue.iloc[rows])
+    nb = neighbour_table(src, rows)
     nb["row"] = np.searchsorted(rows, nb["row"].to_numpy())
     nfl = neighbour_fluxes(images, nb)
-    return dict(dataset=str(folder), split=split, sets=list(images), calibration=calibration, truth=truth, measured=measured,
-                preservation=preservation_table(measured, truth), closer=closer_table(measured, truth, models),
-                artifacts=artifact_summary(removal), artifact_rows=removal,
-                neighbours=neighbour_summary(nfl, list(images)), neighbour_rows=nfl,
-                figures={q: _closed(plot_residuals(measured, truth, q)[0]) for q in MEASURED})
+    return {**out, "closer": closer_table(measured, truth, models), "artifacts": artifact_summary(removal), "artifact_rows": removal,
+            "neighbours": neighbour_summary(nfl, list(images)), "neighbour_rows": nfl}
 
 def _closed(fig):
     "The figure, detached from pyplot (so a notebook shows it only where it is displayed)."
@@ -467,7 +482,7 @@ def save_report(
     from survey2survey.evaluate import to_markdown
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in ("preservation", "closer", "artifacts", "neighbours", "calibration"):
+    for name in (n for n in ("preservation", "closer", "artifacts", "neighbours", "calibration") if n in report):
         t = report[name]
         for ext, text in (("csv", t.to_csv(index=name == "calibration")), ("md", to_markdown(t.reset_index() if name == "calibration" else t, index=False))):
             with atomic_write(out/f"physics_{name}.{ext}", "w") as f: f.write(text)

@@ -43,15 +43,19 @@ class _ChunkMaker:
         return out, pd.DataFrame(cat)
 
 _SIZE_TAGS = dict(n_train="train", n_val="val", n_external="ext")
+_ENCODING_TAGS = dict(sdss_encoding="sdss", des_encoding="des")
 
 def dataset_name(
     preset:str, # `smoke`, `quick` or `paper`
     seed:int=0, # the dataset's seed
-    **sizes, # `n_train`, `n_val`, `n_external` as given to `simulate` (`None`: the preset's)
+    **overrides, # `n_train`, `n_val`, `n_external`, `sdss_encoding`, `des_encoding` as given to `simulate` (`None`: the preset's)
 ) -> str:
-    "Folder name of a simulated dataset: `sim-<preset>-seed<N>`, plus `-train<N>`, `-val<N>`, `-ext<N>` for each size that is not the preset's."
-    config, default = preset_config(preset, **sizes), PRESETS[preset]
-    tags = "".join(f"-{tag}{getattr(config, k)}" for k, tag in _SIZE_TAGS.items() if getattr(config, k) != default[k])
+    "Folder name of a simulated dataset: `sim-<preset>-seed<N>`, plus `-train<N>`, `-val<N>`, `-ext<N>` for each size and `-sdss<ENC>`, `-des<ENC>` for each encoding that is not the preset's."
+    unknown = set(overrides) - set(_SIZE_TAGS) - set(_ENCODING_TAGS)
+    if unknown: raise InputError(f"a dataset's name depends on its sizes and encodings only, not on {sorted(unknown)}")
+    config, default = preset_config(preset, **overrides), preset_config(preset)
+    tags = "".join(f"-{tag}{getattr(config, k)}" for k, tag in _SIZE_TAGS.items() if getattr(config, k) != getattr(default, k))
+    tags += "".join(f"-{tag}{getattr(config, k).replace(':', '')}" for k, tag in _ENCODING_TAGS.items() if getattr(config, k) != getattr(default, k))
     return f"sim-{preset}-seed{check_seed(seed)}{tags}"
 
 def _plan(config:SimConfig) -> list:
@@ -102,22 +106,27 @@ def default_processes() -> int:
 def simulate(
     preset:str="quick", # `smoke`, `quick` or `paper`
     seed:int=0, # the dataset's seed: the same seed gives byte-identical stores
-    out=None, # dataset folder, or a name under the data root; default `dataset_name(preset, seed, **sizes)`
+    out=None, # dataset folder, or a name under the data root; default `dataset_name(preset, seed, **sizes, **encodings)`
     processes:int|None=1, # worker processes; `None`: all available CPUs
     overwrite:bool=False, # replace existing stores that hold another simulation
     config:SimConfig|None=None, # a custom configuration (default: the preset's)
+    sdss_encoding:str|None=None, # how the SDSS pictures are delivered, `float`, `png` or `jpeg:Q` (default: the preset's)
+    des_encoding:str|None=None, # how the DES pictures are delivered (default: the preset's)
     **sizes, # `n_train`, `n_val`, `n_external` to override the preset's sizes
 ) -> Path:
     "Write (or resume) a simulated dataset: the `pairs` store and, if any, the `external` one. Returns its folder."
     from survey2survey.store import create_store
     seed = check_seed(seed)
-    if config is None: config = preset_config(preset, **sizes)
-    elif sizes: raise InputError("pass either a config or sizes, not both")
+    unknown = set(sizes) - set(_SIZE_TAGS)
+    if unknown: raise InputError(f"unknown size(s) {sorted(unknown)}; use {', '.join(_SIZE_TAGS)}")
+    encodings = dict(sdss_encoding=sdss_encoding, des_encoding=des_encoding)
+    if config is None: config = preset_config(preset, **sizes, **encodings)
+    elif sizes or sdss_encoding or des_encoding: raise InputError("pass either a config or sizes and encodings, not both")
     if preset not in PRESETS: raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     processes = default_processes() if processes is None else processes
     if isinstance(processes, bool) or not isinstance(processes, (int, np.integer)) or processes < 1:
         raise InputError(f"processes must be a positive integer, got {processes!r}")
-    root = resolve_path(out if out is not None else dataset_name(preset, seed, **{k: getattr(config, k) for k in _SIZE_TAGS}))
+    root = resolve_path(out if out is not None else dataset_name(preset, seed, **{k: getattr(config, k) for k in (*_SIZE_TAGS, *_ENCODING_TAGS)}))
     attrs = dict(source="simulation", preset=preset, seed=seed, sim_version=SIM_VERSION, config=config.digest())
     plan = _plan(config)
     _check_existing(root, plan, attrs, overwrite)

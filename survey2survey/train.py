@@ -34,10 +34,10 @@ from .store import Store, create_store, open_store, store_hash
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'RESUMABLE', 'DATA_PRESET', 'CHECKPOINT', 'STATE', 'RUN',
-           'META', 'FINAL', 'write_toy_dataset', 'TrainConfig', 'make_config', 'check_crop', 'find_pairs',
-           'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history', 'monitor_key',
-           'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out', 'run_lock',
-           'full_size', 'translator', 'train']
+           'META', 'FINAL', 'RECIPE_CURVES_NOTE', 'write_toy_dataset', 'TrainConfig', 'make_config', 'check_crop',
+           'find_pairs', 'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history',
+           'monitor_key', 'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out',
+           'run_lock', 'full_size', 'translator', 'train', 'run_curve', 'speed_ratio', 'plot_training_curves']
 
 # %% ../nbs/20_train.ipynb #bf1a9410
 log = get_logger("train")
@@ -594,3 +594,79 @@ def _metadata(cfg, store, run, state, m, n_train, n_val) -> dict:
                 final={k: v for k, v in (state["history"][chosen - 1] if state["history"] else {}).items()})
 
 def _jsonable(d:dict) -> dict: return json.loads(json.dumps(d, default=str))
+
+# %% ../nbs/20_train.ipynb #3e6301c8
+def _sessions(run:Path) -> list[tuple[float, float]]:
+    "(start, last write) of each training process of a run, from its TensorBoard event files, in time order."
+    import re
+    by_pid = {}
+    for p in (run/"tensorboard").rglob("events.out.tfevents.*"):
+        m = re.match(r"events\.out\.tfevents\.(\d+(?:\.\d+)?)\.[^.]+\.(\d+)\.", p.name)
+        if m:
+            s, e = by_pid.get(m[2], (np.inf, -np.inf))
+            by_pid[m[2]] = (min(s, float(m[1])), max(e, p.stat().st_mtime))
+    return sorted(by_pid.values())
+
+def run_curve(
+    run, # a training run folder
+) -> pd.DataFrame:
+    "Per epoch: `epoch`, `minutes` of training since the run began (gaps between sessions left out), `val` (`monitor_key`: whole validation images)."
+    run = Path(run)
+    hist = read_history(run)
+    meta = json.loads((run/RUN).read_text())["config"]
+    key = "val_loss" if meta["model"] == "cae" else "val_l1"
+    ends = {e: (run/"previews"/f"epoch-{e:04d}.png") for e in hist["epoch"]} if len(hist) else {}
+    hist = hist[[p.exists() for p in ends.values()]] if ends else hist
+    end = np.array([ends[e].stat().st_mtime for e in hist["epoch"]], float)
+    sessions = _sessions(run)
+    if not sessions:                                  # no TensorBoard: the first epoch as long as the median one
+        first = end[0] - (np.median(np.diff(end)) if len(end) > 1 else 0.0) if len(end) else 0.0
+        sessions = [(first, end[-1] if len(end) else first)]
+    starts = np.array([s for s, _ in sessions])
+    before = np.concatenate([[0.0], np.cumsum([max(e, s) - s for s, e in sessions])])
+    j = np.clip(np.searchsorted(starts, end, side="right") - 1, 0, len(sessions) - 1)
+    minutes = (before[j] + end - starts[j])/60
+    return pd.DataFrame(dict(epoch=hist["epoch"].to_numpy(int), minutes=minutes, val=hist[key].to_numpy(float) if key in hist else np.nan))
+
+# %% ../nbs/20_train.ipynb #fb589ee6
+def speed_ratio(
+    a:pd.DataFrame, # recipe A's curve (`minutes`, `val`), the reference: e.g. the paper recipe
+    b:pd.DataFrame, # recipe B's curve: e.g. the efficient recipe
+    minutes:float=30.0, # A's budget
+) -> dict:
+    "Issue 15's speed: the lowest `val` A reaches within `minutes` (`target`), the minutes A and B first reach it (`t_a`, `t_b`: NaN if B never does), `ratio` = t_A/t_B."
+    a, b = a.sort_values("minutes"), b.sort_values("minutes")
+    early = a[(a["minutes"] <= minutes) & a["val"].notna()]
+    if early.empty: raise InputError(f"recipe A has no measurement within its first {minutes:g} minutes")
+    target = float(early["val"].min())
+    t_a = float(early.loc[early["val"] <= target, "minutes"].iloc[0])
+    hit = b.loc[b["val"] <= target, "minutes"]
+    t_b = float(hit.iloc[0]) if len(hit) else np.nan
+    return dict(target=target, t_a=t_a, t_b=t_b, ratio=t_a/t_b if len(hit) and t_b > 0 else np.nan, reached=bool(len(hit)))
+
+# %% ../nbs/20_train.ipynb #1013885a
+RECIPE_CURVES_NOTE = "earlier session, machine under load, quick data"
+
+def plot_training_curves(
+    model:str, # `cae` or `cyclegan`
+    runs:dict|None=None, # `{label: run folder}` of this model; folders without a history are left out
+    reference:pd.DataFrame|None=None, # rows of `benchmarks/recipe_curves.csv` (columns model, recipe, wall_s, val); this model's are drawn
+    reference_note:str=RECIPE_CURVES_NOTE, # how the reference curves were measured
+):
+    "Validation loss on whole images against wall-clock minutes, one line per run and per reference recipe; returns `(fig, ax)`."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, run in (runs or {}).items():
+        c = run_curve(run) if (Path(run)/CHECKPOINT/STATE).exists() else None
+        if c is not None and len(c): ax.plot(c["minutes"], c["val"], marker="o", ms=3, label=f"{label} ({Path(run).name})")
+    if reference is not None:
+        for recipe, g in reference[reference["model"] == model].groupby("recipe", sort=False):
+            ax.plot(g["wall_s"]/60, g["val"], ls="--", marker=".", ms=4, alpha=0.8, label=f"{recipe} (recipe_curves.csv)")
+    ax.set_yscale("log"); ax.set_xlabel("wall-clock minutes of training")
+    ax.set_ylabel("validation MSE vs DES, whole images" if model == "cae" else "validation mean |G(x) − DES|, whole images")
+    dashed = reference is not None and (reference["model"] == model).any()
+    ax.set_title(f"{model}: validation loss against time" + (f"\ndashed: benchmarks/recipe_curves.csv ({reference_note})" if dashed else ""), fontsize=9)
+    if ax.lines: ax.legend(fontsize=7)
+    else: ax.text(0.5, 0.5, "no curves", transform=ax.transAxes, ha="center")
+    fig.tight_layout()
+    return fig, ax

@@ -8,8 +8,14 @@ may reuse what another one left there only by content (e.g. `reproduce.ensure` c
 dataset or model is complete and made from the same inputs), never by order. Every test must
 leave the environment and the current folder as it found them (`monkeypatch.setenv`,
 `survey2survey.core.env_set`/`data_root_set`): `restored_environment` fails a test that does not.
+
+`pytest` runs the tests on 2 processes or more (pytest-xdist, `-n auto --dist loadgroup` in pyproject.toml;
+`pytest -n 0` runs them in this one). Each worker process has its own data root. Tests that share expensive work
+(a module-scoped fixture, the session's smoke reproduction) form one group (`xdist_group`): one worker runs them all,
+so that it does the work once.
 """
 import os
+import re
 import tempfile
 
 import pytest
@@ -32,12 +38,50 @@ def forced_flags(config) -> list[str]:
     return config.getoption("--flags").split()
 
 
+# Tests run in one worker because they share work: their module's fixture (built once per process), or the smoke
+# reproduction that `reproduce.ensure`/`figure_step` leave in the session's data root (done once per data root).
+SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_simulate.py", "test_store.py")
+SMOKE_REPRODUCTION = re.compile(r"tests/test_reproduce\.py::|tests/test_notebooks\.py::test_notebook\[(70_reproduce|9\d_\w+)\]")
+
+
+# The longest work first (what `--durations` showed), so that the workers finish together instead of one of them
+# starting a long test at the end: a test's place is the first pattern its node id matches, the others keep their order.
+LONGEST_FIRST = [re.compile(p) for p in (
+    r"test_notebook\[20_train\]", SMOKE_REPRODUCTION.pattern, r"tests/test_distributed\.py::", r"tests/test_train\.py::",
+    r"tests/test_docs\.py::", r"test_notebook\[(32_physics|51_scale_out|11_cyclegan|41_gallery|80_cli)\]")]
+
+
+def _place(item) -> int:
+    return next((i for i, p in enumerate(LONGEST_FIRST) if p.search(item.nodeid)), len(LONGEST_FIRST))
+
+
+def xdist_group(nodeid:str) -> str | None:
+    "The group of a test whose tests run in one pytest-xdist worker (`--dist loadgroup`), or None."
+    if SMOKE_REPRODUCTION.search(nodeid): return "smoke-reproduction"
+    if (module := nodeid.split("::")[0].rsplit("/", 1)[-1]) in SHARED_MODULE_FIXTURE: return module
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` with the groups of `xdist_group`. (pytest-xdist's own reads `xdist_group` marks by renaming
+    node ids, which pytest 9 no longer allows: its groups would be silently ignored.)"""
+    if config.getvalue("dist") != "loadgroup": return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        "A group's tests go to one worker, together; every other test is a unit of its own."
+        def _split_scope(self, nodeid): return xdist_group(nodeid) or nodeid
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     forced = set(forced_flags(config))
     for item in items:
         for flag in FLAGGED:
             if flag in item.keywords and flag not in forced:
                 item.add_marker(pytest.mark.skip(reason=f"flag `{flag}` not forced (use --flags {flag})"))
+    items.sort(key=_place)
 
 
 # Set by TensorFlow (and the libraries it loads) when first imported, in whatever test that happens: not a leak.
