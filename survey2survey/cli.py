@@ -14,12 +14,13 @@ import platform
 import sys
 import traceback
 from importlib import metadata
+from pathlib import Path
 
 import survey2survey
 from .core import DATA_ENV, S2SError, data_root, data_root_set, env_set, get_logger, keras_backend, resolve_path, set_verbosity
 
 # %% auto #0
-__all__ = ['command', 'build_parser', 'main', 'package_versions', 'keras_devices', 'environment_info']
+__all__ = ['command', 'build_parser', 'main', 'package_versions', 'keras_devices', 'environment_info', 'training_runs']
 
 # %% ../nbs/80_cli.ipynb #a0c8bd83
 _COMMANDS = {}
@@ -274,6 +275,7 @@ def _cmd_translate(args, out=None):
     model = load_model(args.model) if not args.scheduler else (None, model_info(args.model))
     inputs = args.input
     if not inputs:
+        if "shipped" in model[1]: raise InputError(f"{args.model} is a shipped model: name the stores to translate with --input")
         dataset = Path(model[1]["data"]["path"]).parent
         inputs = [str(dataset/s) for s in ("pairs", "external") if (dataset/s).exists()]
     if args.output and len(inputs) > 1: raise InputError("--output names one store: give one --input with it")
@@ -353,7 +355,8 @@ def _add_translate(sub):
                        epilog="examples:\n"
                               "  survey2survey translate --model cae-sim-v1 --input my_cutouts/ --output translated/\n"
                               "  survey2survey translate --model cae-quick-seed0 --input sim-quick-seed0/external")
-    q.add_argument("--model", required=True, metavar="NAME", help="model name, or run folder (or its model.keras); a bare name is looked for under <data root>/models")
+    q.add_argument("--model", required=True, metavar="NAME", help="a shipped model's name (see `survey2survey models`), or a run folder (or its model.keras); "
+                                                               "another bare name is looked for under <data root>/models")
     q.add_argument("--input", nargs="+", metavar="STORE|FILE|FOLDER",
                    help="stores to translate (default: the pairs and external stores of the model's training dataset), "
                         "or JPEG/PNG/FITS files and folders of them")
@@ -407,24 +410,67 @@ def _cmd_reproduce(args, out=None):
     from survey2survey.reproduce import reproduce
     out = out or sys.stdout
     folder = reproduce(args.preset, data=args.data, out=args.out, seed=args.seed, notebooks=args.notebooks,
-                       force=args.force, timeout=args.timeout, retrain=args.retrain)
+                       force=args.force, timeout=args.timeout, retrain=args.retrain, train=args.train)
     print(f"report: {folder/'index.md'} and {folder/'index.html'}", file=out)
     return 0
 
 @command(90)
 def _add_reproduce(sub):
     q = sub.add_parser("reproduce", help="regenerate every figure and table, and the report (resumable)",
-                       description="Simulate or reuse the data, train or reuse the CAE and the CycleGAN, translate, evaluate, run every "
+                       description="Simulate or reuse the data, translate it with the CAE and the CycleGAN shipped with the package "
+                                   "(`survey2survey models`; --train: train both on the data instead), evaluate, run every "
                                    "figure/table notebook (nbs/9x_*.ipynb) with papermill into OUT and write OUT/index.md and "
                                    "index.html. Complete steps are skipped: rerun the same command to resume.")
     q.add_argument("--preset", choices=("smoke", "quick", "paper"), default="smoke",
-                   help="smoke: tiny data, a few minutes (CI); quick: < 20 min on 2 CPU cores; paper: the paper's sizes (GPU) (default: smoke)")
+                   help="smoke: tiny data, 1-2 min on 2 CPU cores (CI); quick: ~6 min; paper: the paper's sizes, CPU-hours "
+                        "(with --train: quick ~18 min, paper a GPU job) (default: smoke)")
     q.add_argument("--data", metavar="DATASET", help="use this dataset (name under the data root, or path) instead of simulating one")
     q.add_argument("--out", metavar="DIR", help="output folder, e.g. reports/NAME (default: <data root>/reports/<preset>-seed<N>)")
     q.add_argument("--seed", type=int, default=0, help="seed of the simulation and the training runs (default: 0)")
+    q.add_argument("--train", action="store_true",
+                   help="train the CAE and the CycleGAN on the data with the preset's training settings, as the paper did "
+                        "(default: use the shipped models, trained on simulation seed 2026)")
     q.add_argument("--force", action="store_true", help="rerun the figure notebooks even if their outputs are complete")
     q.add_argument("--retrain", action="store_true",
-                   help="retrain a model whose run folder holds another run (other training data or settings) instead of stopping")
+                   help="with --train: retrain a model whose run folder holds another run (other training data or settings) instead of stopping")
     q.add_argument("--notebooks", metavar="DIR", help="folder of the figure notebooks (default: the clone's nbs/)")
     q.add_argument("--timeout", type=int, metavar="S", help="seconds per notebook cell (default: none)")
     q.set_defaults(func=_cmd_reproduce)
+
+# %% ../nbs/80_cli.ipynb #2e5680af
+def training_runs() -> list[dict]:
+    "The training run folders under `<data root>/models`: name, status, epochs (done/total), data, path."
+    rows = []
+    for p in sorted((data_root()/"models").glob("*/run.json")):
+        try: r = json.loads(p.read_text())
+        except (OSError, ValueError): r = {}
+        try: done = json.loads((p.parent/"checkpoint"/"state.json").read_text())["epoch"]
+        except (OSError, ValueError, KeyError): done = 0
+        data = Path(r.get("data", {}).get("path", "?"))
+        rows.append(dict(name=p.parent.name, status=r.get("status", "unreadable"), epochs=f"{done}/{r.get('config', {}).get('epochs', '?')}",
+                         data=data.parent.name if data.name == "pairs" else data.name, path=str(p.parent)))
+    return rows
+
+def _cmd_models(args, out=None):
+    from survey2survey.shipped import shipped_models, shipped_root
+    out = out or sys.stdout
+    t = shipped_models()
+    shipped = [{k: (None if v != v else v) for k, v in r.items()} for r in t.to_dict("records")]   # NaN -> None
+    runs = training_runs()
+    if args.json: print(json.dumps(dict(shipped=shipped, runs=runs), indent=1, default=str), file=out); return 0
+    print(f"shipped models ({shipped_root()}):", file=out)
+    rows = [dict(name=r["name"], model=r["model"], parameters=f"{r['parameters']:,}" if r["parameters"] else "",
+                 size=f"{r['size_mb']:.1f} MB" if r["present"] else "missing", trained_on=r["trained_on"],
+                 mssim=f"{r['mssim']:.3f}" if isinstance(r["mssim"], (int, float)) else "") for r in shipped]
+    _print_table(rows, ["name", "model", "parameters", "size", "trained_on", "mssim"], out)
+    print(f"training runs ({data_root()/'models'}): {len(runs)}", file=out)
+    if runs: _print_table(runs, ["name", "status", "epochs", "data"], out)
+    return 0
+
+@command(22)
+def _add_models(sub):
+    q = sub.add_parser("models", help="list the shipped models and the training runs under the data root",
+                       description="The models shipped with the package (usable as `--model NAME` everywhere; held-out MSSIM from "
+                                   "their model cards) and the training runs under <data root>/models (status, epochs done/total, data).")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=_cmd_models)

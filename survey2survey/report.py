@@ -19,7 +19,7 @@ from .core import InputError, atomic_write, get_logger
 
 # %% auto #0
 __all__ = ['log', 'ALPHA', 'PROFILE_AGREEMENT', 'PHYSICS_QUANTITIES', 'ITEMS', 'OUTPUTS', 'FIDELITY_FIGURES', 'CSS', 'findings',
-           'Item', 'findings_md', 'fidelity_md', 'report_markdown', 'to_html', 'write_report']
+           'Item', 'models_md', 'findings_md', 'fidelity_md', 'report_markdown', 'to_html', 'write_report']
 
 # %% ../nbs/71_report.ipynb #b416e362
 log = get_logger("report")
@@ -162,6 +162,20 @@ def _steps_md(steps:list) -> str:
     rows.append(["**total**", "", s(t["seconds"].sum()), s(t["made_in_s"].sum()), ""])
     return to_markdown(pd.DataFrame(rows, columns=["step", "status", "seconds (this run)", "seconds to make", "detail"]), index=False)
 
+def models_md(
+    origins:dict, # model name -> `survey2survey.reproduce.model_origin`
+) -> str:
+    "The report's section on where each model comes from: a shipped model (with its card) or a training run."
+    lines = ["## Models\n"]
+    for m, o in origins.items():
+        if o.get("origin") == "shipped":
+            lines.append(f"- **{m}**: shipped model `{o['name']}` ({o['preset']} recipe, {o['epochs']} epochs on `{o['trained_on']}`; "
+                         f"weights `{o['id']}`), model card [{o['card']}]({Path(o['card']).as_uri()})")
+        else:
+            lines.append(f"- **{m}**: trained by this reproduction, run folder `{o['path']}` ({o['preset']} preset, {o['epochs']} "
+                         f"epochs on `{o['trained_on']}`; `model.keras` `{o['id']}`)")
+    return "\n".join(lines) + "\n"
+
 def findings_md(f:pd.DataFrame) -> str:
     "The findings as a Markdown table."
     from survey2survey.evaluate import to_markdown
@@ -196,6 +210,7 @@ def report_markdown(
     dataset, # the dataset folder (its `evaluation/` gives Tables 2-3 and the findings)
     steps:list|None=None, # the step records (default: read `out/steps.json`)
     preset:str|None=None, # the preset, for the title
+    origins:dict|None=None, # model -> its origin (`reproduce.model_origin`; default: read `out/steps.json`)
 ) -> str:
     "The report as Markdown."
     from survey2survey.evaluate import load_evaluation, to_markdown
@@ -208,6 +223,8 @@ def report_markdown(
           f"Dataset `{dataset}`; evaluation `{ev.path}`. Figures and tables in the paper's order "
           "(Buncher, Sharma & Carrasco Kind 2021); where the paper gives numbers, ours are beside them. "
           + (f"Expected cost of this preset: {info['expected_time']}.\n" if info.get("expected_time") else "\n")]
+    origins = origins if origins is not None else info.get("origins")
+    if origins: md.append(models_md(origins))
     for title, kind, stem, caption in ((i.title, i.kind, i.stem, i.caption) for i in ITEMS if i.title):
         md.append(f"## {title}\n\n{caption}\n")
         if kind == "figure": md.append(f"![{title}](figures/{stem}.png)\n\n[PDF](figures/{stem}.pdf)\n")
@@ -247,11 +264,12 @@ def write_report(
     dataset, # the dataset folder
     steps:list|None=None, # step records (default: `out/steps.json`)
     preset:str|None=None, # the preset, for the title
+    origins:dict|None=None, # model -> its origin (`reproduce.model_origin`; default: read `out/steps.json`)
 ) -> Path:
     "Write `out/index.md` and `out/index.html`; returns the Markdown file's path."
     out = Path(out)
     if not out.is_dir(): raise InputError(f"no output folder {out}: run `survey2survey reproduce` first")
-    md = report_markdown(out, dataset, steps, preset)
+    md = report_markdown(out, dataset, steps, preset, origins)
     with atomic_write(out/"index.md", "w") as f: f.write(md)
     with atomic_write(out/"index.html", "w") as f: f.write(to_html(md, f"survey2survey: {preset or ''} reproduction"))
     log.info(f"{out/'index.md'}: report written")

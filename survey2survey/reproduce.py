@@ -1,4 +1,4 @@
-"""`reproduce("quick")`: simulate or reuse the data, train or reuse both models, translate, evaluate, then run every figure and table notebook (`nbs/9x_*.ipynb`) with papermill and write the report.
+"""`reproduce("quick")`: simulate or reuse the data, translate it with the shipped models (or train both, `train=True`), evaluate, then run every figure and table notebook (`nbs/9x_*.ipynb`) with papermill and write the report.
 
 Docs: https://survey2survey.github.io/survey2survey/reproduce.html.md"""
 
@@ -23,9 +23,9 @@ from .report import OUTPUTS, write_report
 # %% auto #0
 __all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'NOTEBOOKS_ENV',
            'check_preset', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
-           'run_differences', 'translation_complete', 'ensure', 'expected_files', 'save_figure', 'save_table',
-           'notebooks_dir', 'figure_notebooks', 'NotebookError', 'default_out', 'run_notebook', 'failed_cell',
-           'check_manifest', 'figure_step', 'reproduce']
+           'run_differences', 'translation_complete', 'check_unseen', 'shipped_model', 'model_origin', 'ensure',
+           'expected_files', 'save_figure', 'save_table', 'notebooks_dir', 'figure_notebooks', 'NotebookError',
+           'default_out', 'run_notebook', 'failed_cell', 'check_manifest', 'figure_step', 'reproduce']
 
 # %% ../nbs/70_reproduce.ipynb #e7caeaf6
 log = get_logger("reproduce")
@@ -36,11 +36,13 @@ MODELS = ("cae", "cyclegan")
 STORES = ("pairs", "external")
 SIZES = {"smoke": {}, "quick": dict(n_train=128, n_external=500), "paper": {}} # the reproduction's changes to the simulation preset's sizes
 GPU_TIME = {  # what each preset needs, for the report (measured on this project's shared 2-core CPU, or from the paper)
-    "smoke": "about 1-3 minutes on 2 CPU cores",
-    "quick": "about 18 minutes on 2 idle CPU cores (measured: 1,104 s; see nbs/70_reproduce.ipynb)",
-    "paper": "a GPU job: the paper's CAE took ~30 min on one V100 (100 epochs on 5,000 pairs); the CycleGAN paper preset "
-             "(200 epochs, batch 1, 5,000 pairs = 1M generator steps) several GPU hours; simulation ~30 CPU-min; "
-             "evaluation of 25,076 external images ~1-2 CPU-hours",
+    "smoke": "about 1-2 minutes on 2 idle CPU cores with the shipped models (no training; see nbs/70_reproduce.ipynb); "
+             "with --train, two-epoch smoke models are trained first (about 1 minute more)",
+    "quick": "about 6 minutes on 2 idle CPU cores with the shipped models (the measured 1,104 s of a run that trained, less its "
+             "759 s of training); with --train about 18 minutes",
+    "paper": "with the shipped models: simulation ~30 CPU-min, translation and evaluation of 5,538 pairs and 25,076 external "
+             "images ~1-2 CPU-hours; with --train a GPU job: the paper's CAE took ~30 min on one V100 (100 epochs on 5,000 "
+             "pairs), the CycleGAN paper preset (200 epochs, batch 1, 5,000 pairs = 1M generator steps) several GPU hours",
 }
 
 def check_preset(preset:str) -> str:
@@ -67,8 +69,10 @@ class Inputs:
     preset:str # the reproduction preset
     seed:int # seed of the simulation and of the training runs
     dataset:Path # the dataset folder (`pairs`, `external`, reconstructions, `evaluation`)
-    models:dict = field(default_factory=dict) # model name -> run folder
+    models:dict = field(default_factory=dict) # model name -> its folder (shipped model, or training run)
     steps:list = field(default_factory=list) # one dict per step: step, status (`done`/`skipped`), seconds, detail
+    train:bool = False # models trained on this dataset (`True`) or the shipped ones
+    origins:dict = field(default_factory=dict) # model name -> `model_origin`: where the model comes from, for the report
     @property
     def evaluation(self) -> Path: return self.dataset/"evaluation"
     def times(self) -> pd.DataFrame:
@@ -142,26 +146,78 @@ def run_differences(
         diffs.append(f"training data: run used {used.get('path')} (hash {used.get('hash')}), this reproduction {pairs.path} (hash {now})")
     return diffs
 
-def translation_complete(out:Path, run:Path) -> bool:
-    "Whether the reconstruction store `out` is complete and was written by the model in `run`."
+def translation_complete(
+    out:Path, # a reconstruction store
+    model:Path, # the folder of the model that should have written it: a training run or a shipped model
+) -> bool:
+    "Whether the reconstruction store `out` is complete and was written by `model` (its `model_id`)."
+    from survey2survey.shipped import is_shipped
+    from survey2survey.translate import model_info
     m = _json(Path(out)/"manifest.json")
-    return bool(m and m.get("complete") and run_complete(run)
-                and m.get("spec", {}).get("attrs", {}).get("model_id") == file_hash(Path(run)/"model.keras"))
+    return bool(m and m.get("complete") and (is_shipped(model) or run_complete(model))
+                and m.get("spec", {}).get("attrs", {}).get("model_id") == model_info(model)["id"])
+
+# %% ../nbs/70_reproduce.ipynb #ee5a64f4
+def check_unseen(
+    meta:dict, # a shipped model's metadata (`survey2survey.shipped.shipped_info`)
+    dataset:Path, # the dataset to evaluate it on
+    seed:int|None=None, # the simulation seed of `dataset` if it is still to be simulated (default: read from its `pairs` store)
+):
+    "An `InputError` naming the model and the dataset if `dataset` is a simulation of the seed the model was trained on."
+    trained = meta.get("data", {})
+    if seed is None:
+        attrs = (_json(Path(dataset)/"pairs"/"manifest.json") or {}).get("spec", {}).get("attrs", {})
+        seed = attrs.get("seed") if attrs.get("source") == "simulation" else None
+    if seed is not None and trained.get("seed") is not None and int(seed) == int(trained["seed"]):
+        raise InputError(f"the shipped model {meta['shipped']['name']} was trained on {trained.get('dataset')} (simulation seed "
+                         f"{trained['seed']}): {Path(dataset).name}, a simulation of the same seed, holds its training galaxies "
+                         "(galaxy i depends only on the seed, the set and i). Evaluate it on another seed (e.g. --seed 0), "
+                         "or pass --train (`train=True`) to train models on this dataset")
+
+def shipped_model(
+    model:str, # `cae` or `cyclegan`
+    dataset:Path, # the dataset it will translate
+    seed:int|None=None, # the simulation seed of `dataset` if it is still to be simulated
+) -> Path:
+    "The folder of the shipped `model` (`survey2survey.shipped.DEFAULT`), checked against `dataset` (`check_unseen`)."
+    from survey2survey.shipped import DEFAULT, shipped_info
+    try: meta = shipped_info(DEFAULT[model])
+    except InputError as e: raise InputError(f"{e}. Or pass --train (`train=True`) to train the models on this dataset") from None
+    check_unseen(meta, dataset, seed)
+    return Path(meta["path"])
+
+def model_origin(
+    path:Path, # a shipped model's folder or a training run folder
+) -> dict:
+    "Where the model in `path` comes from: `shipped` (its name and card) or `trained` (the run folder, preset, epochs, data)."
+    from survey2survey.translate import model_info
+    meta = model_info(path)
+    common = dict(path=meta["path"], id=meta["id"], model=meta["model"], preset=meta["preset"], epochs=meta["epochs"]["run"])
+    if "shipped" in meta:
+        return dict(origin="shipped", name=meta["shipped"]["name"], card=str(Path(meta["path"])/"card.md"),
+                    trained_on=meta["data"].get("dataset"), **common)
+    return dict(origin="trained", name=Path(meta["path"]).name, trained_on=meta["data"]["path"], **common)
 
 # %% ../nbs/70_reproduce.ipynb #8b217c27
 def ensure(
     preset:str="smoke", # `smoke`, `quick` or `paper`
     data=None, # a dataset (name under the data root, or path) to use instead of the preset's simulation
-    seed:int=0, # seed of the simulation and of the training runs
+    seed:int=0, # seed of the simulation (and of the training runs, with `train=True`)
     processes:int|None=None, # simulation worker processes (default: 1 for smoke, where starting workers costs more than it saves; else all CPUs)
-    retrain:bool=False, # replace a trained model that is another run (other data or settings) instead of stopping
+    retrain:bool=False, # with `train`: replace a trained model that is another run (other data or settings) instead of stopping
+    train:bool=False, # train both models on this dataset (the preset's training settings) instead of using the shipped ones
 ) -> Inputs:
-    "Make whatever is missing of the dataset, the two models, their reconstructions and the evaluation; returns the `Inputs`."
+    "Make whatever is missing of the dataset, the two models (with `train`), their reconstructions and the evaluation; returns the `Inputs`."
     from survey2survey.simulate import dataset_name
     check_preset(preset)
     seed = check_seed(seed)
+    if retrain and not train: raise InputError("--retrain (`retrain=True`) replaces trained runs: use it with --train (`train=True`)")
     dataset = resolve_path(data) if data is not None else resolve_path(dataset_name(preset, seed, **SIZES[preset]))
-    inp = Inputs(preset=preset, seed=seed, dataset=dataset)
+    inp = Inputs(preset=preset, seed=seed, dataset=dataset, train=bool(train))
+    if data is not None and not store_complete(dataset/"pairs"):
+        raise InputError(f"{dataset} has no complete 'pairs' store: --data must be a dataset folder holding pairs (and external) stores")
+    if not train:   # checked before simulating: a refused dataset costs nothing
+        for m in MODELS: inp.models[m] = shipped_model(m, dataset, seed if data is None else None)
     if data is None:
         def simulate():
             from survey2survey.simulate import simulate
@@ -169,20 +225,9 @@ def ensure(
             simulate(preset, seed, out=dataset, processes=procs, **SIZES[preset])
             return f"{dataset.name}"
         run_step(inp.steps, f"simulate {dataset.name}", lambda: all(store_complete(dataset/s) for s in STORES), simulate)
-    elif not store_complete(dataset/"pairs"):
-        raise InputError(f"{dataset} has no complete 'pairs' store: --data must be a dataset folder holding pairs (and external) stores")
     stores = [s for s in STORES if store_complete(dataset/s)]
-    for m in MODELS:
-        run = inp.models[m] = model_dir(m, preset, seed, dataset)
-        diffs = run_differences(run, m, preset, seed, dataset)
-        if diffs and not retrain:
-            raise InputError(f"{run} holds a {m} run that this reproduction cannot reuse ({'; '.join(diffs)}). Rerun with --retrain "
-                             f"(`retrain=True`) to train it again on {dataset.name}, replacing it, or move that folder away to keep it")
-        def train(m=m, run=run, diffs=diffs):
-            from survey2survey.train import train
-            meta = train(m, preset, data=dataset, out=run, seed=seed, overwrite=bool(diffs))
-            return f"{meta['epochs']['run']} epochs" + (f" (replaced another run: {'; '.join(diffs)})" if diffs else "")
-        run_step(inp.steps, f"train {m}", lambda run=run, diffs=diffs: not diffs and run_complete(run), train)
+    if train: _ensure_trained(inp, retrain)
+    inp.origins = {m: model_origin(p) for m, p in inp.models.items()}
     for m in MODELS:
         for s in stores:
             out = dataset/f"{m}-{s}"
@@ -195,6 +240,21 @@ def ensure(
         inp.steps[-1]["status"] = "skipped"
         say("evaluate: it was up to date")
     return inp
+
+def _ensure_trained(inp:Inputs, retrain:bool):
+    "Train both models on `inp.dataset` (or find them trained) into `model_dir`, recording the steps in `inp`."
+    preset, seed, dataset = inp.preset, inp.seed, inp.dataset
+    for m in MODELS:
+        run = inp.models[m] = model_dir(m, preset, seed, dataset)
+        diffs = run_differences(run, m, preset, seed, dataset)
+        if diffs and not retrain:
+            raise InputError(f"{run} holds a {m} run that this reproduction cannot reuse ({'; '.join(diffs)}). Rerun with --retrain "
+                             f"(`retrain=True`) to train it again on {dataset.name}, replacing it, or move that folder away to keep it")
+        def train(m=m, run=run, diffs=diffs):
+            from survey2survey.train import train
+            meta = train(m, preset, data=dataset, out=run, seed=seed, overwrite=bool(diffs))
+            return f"{meta['epochs']['run']} epochs" + (f" (replaced another run: {'; '.join(diffs)})" if diffs else "")
+        run_step(inp.steps, f"train {m}", lambda run=run, diffs=diffs: not diffs and run_complete(run), train)
 
 def _evaluate(dataset:Path) -> str:
     from survey2survey.evaluate import evaluate
@@ -339,7 +399,7 @@ def figure_step(
     out = Path(out)
     fp, marker = inp.fingerprint(), out/"notebooks"/f".{nb.stem}.done"
     files = expected_files(nb.stem) if nb.stem in OUTPUTS else [f"notebooks/{nb.name}"]
-    params = dict(preset=inp.preset, data=str(inp.dataset), seed=inp.seed, out=str(out))   # the dataset itself: notebooks need not know SIZES
+    params = dict(preset=inp.preset, data=str(inp.dataset), seed=inp.seed, out=str(out), train=inp.train)   # the dataset itself: notebooks need not know SIZES
     def done():
         return not force and (_json(marker) or {}).get("fingerprint") == fp and all((out/f).exists() for f in files)
     def execute():
@@ -353,17 +413,18 @@ def reproduce(
     preset:str="smoke", # `smoke`, `quick` or `paper`
     data=None, # a dataset to use instead of the preset's simulation
     out=None, # the output folder (default `<data root>/reports/<preset>-seed<N>`)
-    seed:int=0, # seed of the simulation and of the training runs
+    seed:int=0, # seed of the simulation (and of the training runs, with `train`)
     notebooks=None, # the folder of the figure notebooks (default: found, see `notebooks_dir`)
     force:bool=False, # rerun the notebooks even if done (data and models are remade only when incomplete: delete them to redo)
     timeout:int|None=None, # seconds per notebook cell (default: none)
     report:bool=True, # write `index.md` and `index.html`
-    retrain:bool=False, # replace a trained model that is another run (other data or settings) instead of stopping (see `ensure`)
+    retrain:bool=False, # with `train`: replace a trained model that is another run (other data or settings) instead of stopping (see `ensure`)
+    train:bool=False, # train both models on the reproduction's data instead of using the shipped ones (see `ensure`)
 ) -> Path:
     "Make the inputs, run every figure/table notebook into `out`, check the manifest and write the report; returns `out`."
     t0 = time.perf_counter()
     nbs = figure_notebooks(notebooks)
-    inp = ensure(preset, data, seed, retrain=retrain)
+    inp = ensure(preset, data, seed, retrain=retrain, train=train)
     out = Path(out).absolute() if out is not None else default_out(inp, data)
     out.mkdir(parents=True, exist_ok=True)
     steps = list(inp.steps)
@@ -373,7 +434,7 @@ def reproduce(
         _write_steps(out, inp, steps)
     check_manifest(out)
     if report:
-        run_step(steps, "report", lambda: False, lambda: str(write_report(out, inp.dataset, steps=steps, preset=preset)))
+        run_step(steps, "report", lambda: False, lambda: str(write_report(out, inp.dataset, steps=steps, preset=preset, origins=inp.origins)))
         _write_steps(out, inp, steps)
     say(f"{out}: done in {time.perf_counter() - t0:.1f} s")
     return out
@@ -388,5 +449,5 @@ def _write_steps(out:Path, inp:Inputs, steps:list):
             made = p.get("made_in_s", p.get("seconds") if p.get("status") == "done" else None)
             if made is not None: s["made_in_s"] = made
     d = dict(preset=inp.preset, seed=inp.seed, dataset=str(inp.dataset), models={k: str(v) for k, v in inp.models.items()},
-             expected_time=GPU_TIME[inp.preset], steps=steps)
+             origins=inp.origins, expected_time=GPU_TIME[inp.preset], steps=steps)
     with atomic_write(out/"steps.json", "w") as f: json.dump(d, f, indent=1)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .core import (MODEL_FILE, MODEL_META, InputError, StoreValidationError, data_root, file_hash, get_logger,
                                 keras_backend, progress, resolve_path)
+from .shipped import SHIPPED, _is_name, is_shipped, load_shipped, shipped_info
 from .store import NONFINITE, Store, create_store, open_store, store_hash
 # Keras (and its backend) is imported only where a network is loaded or run: a Dask client that translates by
 # path (`survey2survey.distributed`) never imports it, and stays small.
@@ -27,9 +28,10 @@ log = get_logger("translate")
 
 # %% ../nbs/21_translate.ipynb #eabb969f
 def model_info(
-    path, # a run folder or its `model.keras`; a bare name is also looked for under `<data root>/models`
+    path, # a shipped model's name (`survey2survey.shipped`) or folder, a run folder or its `model.keras`; a bare name is also looked for under `<data root>/models`
 ) -> dict:
     "A trained model's metadata, with its folder (`path`) and the hash of its network file (`id`); Keras is not imported."
+    if is_shipped(path): return shipped_info(path)
     p = resolve_path(path)
     if not p.exists() and (data_root()/"models"/str(path)).exists(): p = data_root()/"models"/str(path)
     folder = p.parent if p.suffix == ".keras" else p
@@ -39,18 +41,20 @@ def model_info(
     if not (folder/MODEL_FILE).exists() or not (folder/MODEL_META).exists():
         what = "no such folder" if not folder.exists() else f"no {MODEL_FILE} and {MODEL_META} in it" + (
             " (the run has not finished: rerun its `survey2survey train` command)" if (folder/"run.json").exists() else "")
-        raise InputError(f"no trained model at {folder}: {what}")
+        raise InputError(f"no trained model at {folder}: {what}" + (f"; shipped models: {', '.join(SHIPPED)}" if _is_name(path) else ""))
     meta = json.loads((folder/MODEL_META).read_text())
     if meta.get("format") != "survey2survey-model":
         raise InputError(f"{folder/MODEL_META} is not survey2survey model metadata")
     return {**meta, "path": str(folder), "id": file_hash(folder/MODEL_FILE)}
 
 def load_model(
-    path, # a run folder or its `model.keras`; a bare name is also looked for under `<data root>/models`
+    path, # a shipped model's name or folder, a run folder or its `model.keras`; a bare name is also looked for under `<data root>/models`
 ) -> tuple["keras.Model", dict]:
     "The trained network and its metadata (`model_info`)."
     import keras
+    import survey2survey.cyclegan   # registers the U-Net's own layers, which `model.keras` files of CycleGANs name
     meta = model_info(path)
+    if "shipped" in meta: return load_shipped(meta["path"])
     return keras.models.load_model(Path(meta["path"])/MODEL_FILE, compile=False), meta
 
 # %% ../nbs/21_translate.ipynb #8ae39419

@@ -24,7 +24,7 @@ def test_help_of_every_subcommand():
     from survey2survey.cli import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     documented = set(re.findall(r"^survey2survey (\w+)", (ROOT/"README.md").read_text(), re.M))   # the README's command lines
-    assert set(sub.choices) == documented == {"info", "simulate", "fetch", "train", "translate", "evaluate", "reproduce"}, sub.choices
+    assert set(sub.choices) == documented == {"info", "simulate", "fetch", "train", "translate", "models", "evaluate", "reproduce"}, sub.choices
     assert all(name in r.stdout for name in documented), r.stdout
     for name in sub.choices:
         h = cli(name, "--help")

@@ -1,4 +1,5 @@
-"""The reproduction driver on the smoke preset: the manifest, skipping, a broken notebook, the report's numbers.
+"""The reproduction driver on the smoke preset: the manifest, skipping, a broken notebook, the report's numbers,
+the shipped models' origin and refusal, and (the one end-to-end training test of the driver) `train=True`.
 
 One smoke reproduction (module-scoped) is shared by the tests. It goes to the default output
 folder in the session's data root, so what is already there for the same inputs is reused: the
@@ -107,21 +108,56 @@ def test_report_numbers(run):
     assert checked == 12
 
 
-def test_model_reused_only_for_its_data(run, tmp_path, monkeypatch):
-    """A finished model is reused for the data it was trained on; in the same folder, other data (as `train cae
-    --preset smoke --data OTHER` would leave it) stop the reproduction, naming the folder, the difference and the fix."""
+def test_shipped_models_by_default(run):
+    "Nothing is trained: the shipped models translate, and steps.json and the report name them, with their cards."
+    from survey2survey.shipped import DEFAULT, shipped_info
+    info = json.loads((run/"steps.json").read_text())
+    assert not [s for s in info["steps"] if s["step"].startswith("train")], info["steps"]
+    text = (run/"index.md").read_text()
+    for m, name in DEFAULT.items():
+        meta = shipped_info(name)
+        o = info["origins"][m]
+        assert (o["origin"], o["name"], o["id"], o["path"]) == ("shipped", name, meta["id"], meta["path"]), o
+        assert f"- **{m}**: shipped model `{name}`" in text and o["card"] in text
+        rec = json.loads((Path(info["dataset"])/f"{m}-pairs"/"manifest.json").read_text())
+        assert rec["spec"]["attrs"]["model_id"] == meta["id"]   # the reconstructions record which weights made them
+
+
+def test_refuses_the_shipped_models_training_seed(tmp_path, monkeypatch):
+    "A simulation of the seed the shipped models trained on holds their training galaxies: refused, before simulating."
+    from survey2survey.cli import main
+    from survey2survey.shipped import DEFAULT, shipped_info
+    seed = shipped_info(DEFAULT["cae"])["data"]["seed"]
+    monkeypatch.setenv("SURVEY2SURVEY_DATA", str(tmp_path))
+    from survey2survey.core import InputError
+    from survey2survey.reproduce import ensure
+    with pytest.raises(InputError, match=rf"the shipped model {DEFAULT['cae']} was trained on \S+ \(simulation seed {seed}\): "
+                       rf"sim-smoke-seed{seed}, a simulation of the same seed, holds its training galaxies"):
+        ensure("smoke", seed=seed)
+    assert main(["reproduce", "--seed", str(seed), "--notebooks", str(ROOT/"nbs")]) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_trains_and_reuses_only_for_its_data(run, tmp_path, monkeypatch):
+    """With `train=True` both models are trained on the reproduction's data; a finished model is then reused for the data
+    it was trained on; in the same folder, other data (as `train cae --preset smoke --data OTHER` would leave it) stop the
+    reproduction, naming the folder, the difference and the fix."""
     from survey2survey.core import InputError
     from survey2survey.reproduce import ensure
     from survey2survey.store import damage_images
     steps = json.loads((run/"steps.json").read_text())
     dataset, root = Path(steps["dataset"]), tmp_path/"root"
-    shutil.copytree(dataset, root/dataset.name)
-    for p in steps["models"].values(): shutil.copytree(p, root/"models"/Path(p).name)
+    for s in ("pairs", "external"): shutil.copytree(dataset/s, root/dataset.name/s)
     monkeypatch.setenv("SURVEY2SURVEY_DATA", str(root))
-    same = {s["step"]: s["status"] for s in ensure("smoke").steps}
+    first = ensure("smoke", train=True)
+    made = {s["step"]: s["status"] for s in first.steps}
+    assert made["train cae"] == made["train cyclegan"] == made["translate cae external"] == "done", made
+    assert {m: (o["origin"], Path(o["path"]).name, o["epochs"]) for m, o in first.origins.items()} == {
+        "cae": ("trained", "cae-smoke-seed0", 2), "cyclegan": ("trained", "cyclegan-smoke-seed0", 2)}, first.origins
+    same = {s["step"]: s["status"] for s in ensure("smoke", train=True).steps}
     assert same["train cae"] == same["train cyclegan"] == same["translate cae external"] == "skipped", same
     damage_images(root/dataset.name/"pairs", "des", [0], value=0.5)   # other training data, same dataset folder
     with pytest.raises(InputError, match=rf"{root/'models'/'cae-smoke-seed0'} holds a cae run that this reproduction cannot reuse "
-                       rf"\(training data: run used {dataset/'pairs'} \(hash \w+\), this reproduction {root/dataset.name/'pairs'} .*"
+                       rf"\(training data: run used {root/dataset.name/'pairs'} \(hash \w+\), this reproduction {root/dataset.name/'pairs'} .*"
                        r"Rerun with --retrain"):
-        ensure("smoke")
+        ensure("smoke", train=True)

@@ -1,0 +1,72 @@
+"""The models shipped inside the package (`survey2survey.shipped`): size budget, and that they translate.
+
+`test_shipped_beat_sdss` loads each shipped model in a fresh process and applies it to 32 freshly
+simulated validation galaxies of seed 11 (the shipped models trained on seed 2026: other galaxies),
+with the `paper` preset's encodings (SDSS JPEG, DES 8-bit) they were trained on: its outputs must be
+closer to DES than the SDSS input is, on median MSSIM and on the pseudo-flux magnitude F. An untrained
+network, or one trained for seconds, fails it. Without shipped weights it fails, saying how to make them.
+"""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from survey2survey.metrics import beta, flux_mag, ssim_decomposition
+from survey2survey.shipped import BUDGET_MB, SHIPPED, SHIPPED_DIR, is_shipped, shipped_info
+
+HOW = ("export them from finished training runs: python tools/export_shipped.py RUN NAME "
+       "(survey2survey.shipped.export_model; see nbs/12_shipped.ipynb)")
+
+
+def _require(name):
+    if not is_shipped(name): pytest.fail(f"no shipped weights for {name} in {SHIPPED_DIR/name}: {HOW}")
+
+
+def test_shipped_fit_the_budget():
+    for name in SHIPPED: _require(name)
+    total = sum(p.stat().st_size for p in SHIPPED_DIR.rglob("*") if p.is_file())
+    assert total <= BUDGET_MB*1e6, f"{SHIPPED_DIR} holds {total/1e6:.2f} MB, over the {BUDGET_MB} MB budget"
+    for name in SHIPPED:
+        meta, card = shipped_info(name), json.loads((SHIPPED_DIR/name/"card.json").read_text())
+        assert meta["model"] == card["model"] == SHIPPED[name]["model"], name
+        assert card["check"]["max_abs_diff"] <= card["check"]["tolerance"] <= 1e-3, card["check"]
+        assert "not on real" in card["limitation"] and card["retrain"], card
+
+
+@pytest.fixture(scope="module")
+def unseen(tmp_path_factory):
+    "32 validation pairs of simulation seed 11, the paper preset's encodings: (sdss, des, folder)."
+    from survey2survey.simulate import simulate
+    from survey2survey.store import open_store
+    folder = tmp_path_factory.mktemp("unseen")
+    simulate("paper", seed=11, out=folder/"sim", n_train=0, n_val=32, n_external=0, processes=1)
+    pairs = open_store(folder/"sim"/"pairs")
+    assert list(pairs.catalogue.split.unique()) == ["val"] and pairs.n == 32
+    sdss, des = pairs.read("sdss", slice(None)), pairs.read("des", slice(None))
+    np.save(folder/"sdss.npy", sdss)
+    return sdss, des, folder
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_shipped_beat_sdss(name, unseen):
+    _require(name)
+    sdss, des, folder = unseen
+    assert shipped_info(name)["data"]["seed"] != 11, "the check galaxies must not be the model's training galaxies"
+    code = ("import numpy as np\nfrom survey2survey.shipped import load_shipped\nfrom survey2survey.train import predict\n"
+            f"net, _ = load_shipped({name!r})\n"
+            f"np.save({str(folder/(name + '.npy'))!r}, predict(net, np.load({str(folder/'sdss.npy')!r}), 8))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = np.load(folder/f"{name}.npy")
+    assert out.shape == sdss.shape and np.isfinite(out).all()
+    b_sdss, b_des, b_out = beta(sdss), beta(des), beta(out)
+    mssim_sdss = np.median(ssim_decomposition(b_sdss, b_des)["mssim"])
+    mssim_out = np.median(ssim_decomposition(b_out, b_des)["mssim"])
+    f_des = flux_mag(b_des)
+    df_sdss = np.nanmedian(np.abs(flux_mag(b_sdss) - f_des))
+    df_out = np.nanmedian(np.abs(flux_mag(b_out) - f_des))
+    msg = f"{name}: median MSSIM against DES {mssim_out:.3f} (SDSS input {mssim_sdss:.3f}); median |F - F_DES| {df_out:.3f} (SDSS {df_sdss:.3f})"
+    assert mssim_out > mssim_sdss, msg
+    assert df_out < df_sdss, msg
