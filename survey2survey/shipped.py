@@ -332,7 +332,7 @@ def export_model(
     try:
         np.savez_compressed(tmp/WEIGHTS_FILE, **half)
         size = (tmp/WEIGHTS_FILE).stat().st_size
-        others = sum(p.stat().st_size for p in root.glob(f"*/{WEIGHTS_FILE}") if p.parent.name != name)
+        others = sum(p.stat().st_size for p in root.glob(f"*/{WEIGHTS_FILE}") if p.parent.name not in (name, tmp.name))   # not this export's own
         if size + others > budget_mb*1e6:
             raise InputError(f"{name}: {size/1e6:.2f} MB of weights (+ {others/1e6:.2f} MB already shipped in {root}) exceed the "
                              f"{budget_mb:g} MB budget; nothing written")
