@@ -335,20 +335,18 @@ class Checkpointer(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.batch += 1
         if self.batch == self.train.steps_per_epoch: return   # the epoch's end checkpoints (and stops, if asked: `on_epoch_end`)
-        if self.cfg.stop_at_step and self.step >= self.cfg.stop_at_step:
-            _sync(self.model)
-            self._checkpoint(f"step-{self.step:08d}.weights.h5", batch=self.batch,
-                             metrics=[float(keras.ops.convert_to_numpy(v)) for v in self.model.metrics_variables])
-            self.stopped_within_epoch = self.model.stop_training = True
-            log.info(f"stopping at step {self.step} (epoch {self.epoch + 1}, batch {self.batch}/{self.train.steps_per_epoch}), as asked")
-            return
+        stop = bool(self.cfg.stop_at_step and self.step >= self.cfg.stop_at_step)
         every = self.cfg.checkpoint_steps
-        if (every and self.step % every == 0) or (
-                self.cfg.checkpoint_minutes and time.monotonic() - self.saved_at >= 60*self.cfg.checkpoint_minutes):
-            _sync(self.model)
-            self._checkpoint(f"step-{self.step:08d}.weights.h5", batch=self.batch,
-                             metrics=[float(keras.ops.convert_to_numpy(v)) for v in self.model.metrics_variables])
-            log.info(f"checkpoint at step {self.step} (epoch {self.epoch + 1}, batch {self.batch}/{self.train.steps_per_epoch})")
+        if not (stop or (every and self.step % every == 0) or (
+                self.cfg.checkpoint_minutes and time.monotonic() - self.saved_at >= 60*self.cfg.checkpoint_minutes)): return
+        _sync(self.model)
+        self._checkpoint(f"step-{self.step:08d}.weights.h5", batch=self.batch,
+                         metrics=[float(keras.ops.convert_to_numpy(v)) for v in self.model.metrics_variables])
+        where = f"step {self.step} (epoch {self.epoch + 1}, batch {self.batch}/{self.train.steps_per_epoch})"
+        if stop:
+            self.stopped_within_epoch = self.model.stop_training = True
+            log.info(f"stopping at {where}, as asked")
+        else: log.info(f"checkpoint at {where}")
 
     def on_epoch_end(self, epoch, logs=None):
         if self.stopped_within_epoch: return   # Keras ends the epoch it stopped in: it is not a finished epoch
