@@ -156,12 +156,13 @@ class TiledTranslator(layers.Layer):
 
 def tiled_generator(
     generator:keras.Model, # a generator built for square tiles (its input side is the tile)
-    image_size:int, # the side of the images to translate
+    image_size:int|tuple, # the side of the (square) images to translate, or their (height, width)
     stride:int|None=None, # step between tiles (default: half a tile)
 ) -> keras.Model:
     "A translator of `image_size` images that runs `generator` (same weights, shared) on tiles of its own size."
     tile = generator.input_shape[1]
-    inp = keras.Input((image_size, image_size, generator.input_shape[-1]), name="image")
+    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    inp = keras.Input((h, w, generator.input_shape[-1]), name="image")
     out = TiledTranslator(generator, tile, stride or tile//2, name="tiles")(inp)
     return keras.Model(inp, out, name=f"{generator.name}_tiled")
 

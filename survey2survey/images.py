@@ -182,10 +182,8 @@ class Translator:
         key = (h, w) if self.tiled else None
         if key not in self.nets:
             if self.tiled:
-                import keras
-                from survey2survey.cyclegan import TiledTranslator
-                inp = keras.Input((h, w, self.net.input_shape[-1]))
-                self.nets[key] = keras.Model(inp, TiledTranslator(self.tiled.generator, self.tiled.tile, self.tiled.stride)(inp))
+                from survey2survey.cyclegan import tiled_generator
+                self.nets[key] = tiled_generator(self.tiled.generator, (h, w), self.tiled.stride)
             else: self.nets[key] = _any_size(self.net)
         return self.nets[key]
 
