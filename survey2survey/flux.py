@@ -374,7 +374,7 @@ def coverage(
     mean:np.ndarray, # the prediction, same shape and unit
     sigma:np.ndarray, # its σ, same shape and unit
     mask:np.ndarray|None=None, # bool: (N, H, W) for all bands, or (N, H, W, bands); default every pixel
-    nominal=np.linspace(0.05, 0.95, 19), # levels of the reliability curve
+    nominal=None, # levels of the reliability curve; default 0.05, 0.10, ..., 0.95
 ) -> Coverage:
     "Fraction of pixels (in `mask`) whose truth lies within ±1σ, ±2σ and the nominal intervals of a Gaussian σ."
     from scipy.special import ndtri
@@ -387,7 +387,7 @@ def coverage(
     err, s = np.abs(truth - mean)[mask], sigma[mask]
     if not (np.isfinite(err).all() and np.isfinite(s).all()): raise InputError("truth, mean or sigma has non-finite values inside the mask")
     if not len(err): raise InputError("the mask selects no pixels")
-    nominal = np.asarray(nominal, float)
+    nominal = np.linspace(0.05, 0.95, 19) if nominal is None else np.asarray(nominal, float)
     z = ndtri((1 + nominal)/2)
     observed = np.array([(err <= zi*s).mean() for zi in z])
     return Coverage(len(err), float((err <= s).mean()), float((err <= 2*s).mean()), nominal, observed)
