@@ -596,7 +596,9 @@ def _jsonable(d:dict) -> dict: return json.loads(json.dumps(d, default=str))
 
 # %% ../nbs/20_train.ipynb #3e6301c8
 def training_sessions(run:Path) -> list[tuple[float, float]]:
-    "(start, last write) of each training process of a run, from its TensorBoard event files, in time order."
+    """(start, last write) of each training process of a run, in time order: the start from its TensorBoard event files' names,
+    the last write the latest of its event files and of the run's checkpoints, previews and model written before the next process started
+    (TensorBoard writes at epoch ends only: a process killed mid-epoch, or stopped by `stop_at_step`, last wrote a step checkpoint)."""
     import re
     by_pid = {}
     for p in (run/"tensorboard").rglob("events.out.tfevents.*"):
@@ -604,7 +606,11 @@ def training_sessions(run:Path) -> list[tuple[float, float]]:
         if m:
             s, e = by_pid.get(m[2], (np.inf, -np.inf))
             by_pid[m[2]] = (min(s, float(m[1])), max(e, p.stat().st_mtime))
-    return sorted(by_pid.values())
+    sessions = sorted(by_pid.values())
+    writes = [p.stat().st_mtime for d in (CHECKPOINT, "previews") if (run/d).is_dir() for p in (run/d).iterdir()]
+    if (run/FINAL).exists(): writes.append((run/FINAL).stat().st_mtime)
+    nxt = [s for s, _ in sessions[1:]] + [np.inf]
+    return [(s, max([e] + [t for t in writes if s <= t < n])) for (s, e), n in zip(sessions, nxt)]
 
 def run_curve(
     run, # a training run folder
