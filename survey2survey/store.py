@@ -29,7 +29,7 @@ from .core import (IncompleteStoreError, InputError, S2SError, StoreError, Store
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'IMAGES', 'CATALOGUE', 'PARTS', 'LOCK', 'SPLITS', 'REQUIRED_COLUMNS',
            'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'NONFINITE', 'log', 'WCS_COLUMN', 'PIXEL_SCALE_ARCSEC',
            'StoreSpec', 'chunk_file', 'StoreWriter', 'is_store_dir', 'create_store', 'Store', 'open_store',
-           'store_hash', 'damage_images', 'tan_wcs_header', 'image_wcs', 'store_summary', 'find_stores']
+           'store_hash', 'damage_images', 'drop_arrays', 'tan_wcs_header', 'image_wcs', 'store_summary', 'find_stores']
 
 # %% ../nbs/01_store.ipynb #a155b6ed
 FORMAT = "survey2survey-store"
@@ -615,6 +615,25 @@ def damage_images(
         m["chunks"][str(c)][name].update(crc32=zlib.crc32(x), nbytes=chunk_file(p, name, int(c)).stat().st_size,
                                          min=float(finite.min()) if finite.size else None, max=float(finite.max()) if finite.size else None)
     _write_json(p/MANIFEST, m)
+
+# %% ../nbs/01_store.ipynb #86d66c57
+def drop_arrays(
+    path, # a complete store
+    names, # the arrays to remove
+):
+    "Remove arrays `names` from the store at `path`, with the manifest patched to match: the store a writer without them would have left (for tests)."
+    p = Path(path).absolute()
+    m = _read_json(p/MANIFEST, p)
+    spec = StoreSpec.from_json(m["spec"])
+    names = (names,) if isinstance(names, str) else tuple(names)
+    keep = tuple(a for a in spec.arrays if a not in names)
+    if set(names) - set(spec.arrays) or not keep: raise InputError(f"can drop some of {list(spec.arrays)} but not all, not {list(names)}")
+    m["spec"] = StoreSpec(spec.n, keep, spec.image_shape, spec.chunk_size, spec.kind, spec.attrs,
+                          {a: u for a, u in spec.units.items() if a in keep}).to_json()
+    for rec in m.get("chunks", {}).values():
+        for a in names: rec.pop(a, None)
+    _write_json(p/MANIFEST, m)
+    for a in names: shutil.rmtree(p/IMAGES/a)
 
 # %% ../nbs/01_store.ipynb #c6790022
 WCS_COLUMN = "wcs" # catalogue column: the FITS header text of each image's WCS (stores that carry one)
