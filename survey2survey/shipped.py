@@ -37,12 +37,12 @@ BUDGET_MB = 10.0   # all shipped weight files together, in 10^6 bytes: the packa
 TOLERANCE = 1e-3   # the most the 16-bit weights may change an output pixel (max abs, images in [0, 1])
 TRAINING_DATA, TRAINING_SEED = "sim-paper-seed2026", 2026   # the simulation the shipped models train on; seed 0 datasets hold other galaxies
 SHIPPED = {   # name -> model, recipe (`survey2survey.train` preset) and training data
-    "cae-sim-v1": dict(model="cae", preset="efficient", data=TRAINING_DATA,
+    "cae-sim-v2": dict(model="cae", preset="efficient", data=TRAINING_DATA,
                        about="the paper's CAE (Table 1, 200,899 parameters), efficient recipe"),
     "cyclegan-sim-v1": dict(model="cyclegan", preset="efficient", data=TRAINING_DATA,
                             about="the CycleGAN's generator G (SDSS→DES): U-Net of depth 5, 32 filters, 4.2 M parameters"),
 }
-DEFAULT = {"cae": "cae-sim-v1", "cyclegan": "cyclegan-sim-v1"}   # the shipped model `reproduce` evaluates for each model
+DEFAULT = {"cae": "cae-sim-v2", "cyclegan": "cyclegan-sim-v1"}   # the shipped model `reproduce` evaluates for each model
 LIMITATION = ("Trained on simulated SDSS/DES pairs (survey2survey.simulate), not on real ones: real galaxies, PSFs, noise and "
               "artifacts differ from the simulation's, and no real pair has checked these weights.")
 
@@ -158,7 +158,7 @@ def to_16bit(
 
 # %% ../nbs/12_shipped.ipynb #69aecd38
 def load_shipped(
-    name, # a shipped name (e.g. `cae-sim-v1`) or folder
+    name, # a shipped name (e.g. `cae-sim-v2`) or folder
     root=None, # the shipped models' folder (default: the package's)
     image_size:int|None=None, # build for this image side (default: the training images'; the networks are fully convolutional)
 ) -> tuple:
@@ -222,9 +222,10 @@ def _training_data(meta:dict) -> dict:
             "seed": attrs.get("seed") if sim else None, "sim_config": attrs.get("config") if sim else None}
 
 def _wall_time(run:Path) -> float|None:
-    "Seconds from the first TensorBoard log (its creation time is in its name) to `model.keras`."
-    starts = [int(m[1]) for p in (run/"tensorboard").rglob("events.out.tfevents.*") if (m := re.match(r"events\.out\.tfevents\.(\d+)", p.name))]
-    return round((run/MODEL_FILE).stat().st_mtime - min(starts), 1) if starts else None
+    "Seconds of training: the sum of the run's training processes (`train.training_sessions`; the gaps between sessions are not training)."
+    from survey2survey.train import training_sessions
+    sessions = training_sessions(run)
+    return round(sum(e - s for s, e in sessions), 1) if sessions else None
 
 def this_machine() -> str:
     "The processor, its cores and the OS of this machine."
@@ -300,7 +301,7 @@ def flatten(d:dict, prefix:str="") -> dict:
 # %% ../nbs/12_shipped.ipynb #fec18541
 def export_model(
     run, # a finished training run folder (or its name under `<data root>/models`)
-    name:str, # the shipped name, e.g. `cae-sim-v1`
+    name:str, # the shipped name, e.g. `cae-sim-v2`
     images:np.ndarray, # (n, H, W, 3) check images in [0, 1], the run's image size (e.g. 16 validation SDSS images)
     metrics:dict|None=None, # held-out metrics for the card, as the caller measured them
     root=None, # where shipped models live (default: the package's `weights/`)

@@ -37,7 +37,8 @@ __all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'RESUMABLE'
            'META', 'FINAL', 'RECIPE_CURVES_NOTE', 'write_toy_dataset', 'TrainConfig', 'make_config', 'check_crop',
            'find_pairs', 'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history',
            'monitor_key', 'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out',
-           'run_lock', 'full_size', 'translator', 'train', 'run_curve', 'speed_ratio', 'plot_training_curves']
+           'run_lock', 'full_size', 'translator', 'train', 'training_sessions', 'run_curve', 'speed_ratio',
+           'plot_training_curves']
 
 # %% ../nbs/20_train.ipynb #bf1a9410
 log = get_logger("train")
@@ -594,7 +595,7 @@ def _metadata(cfg, store, run, state, m, n_train, n_val) -> dict:
 def _jsonable(d:dict) -> dict: return json.loads(json.dumps(d, default=str))
 
 # %% ../nbs/20_train.ipynb #3e6301c8
-def _sessions(run:Path) -> list[tuple[float, float]]:
+def training_sessions(run:Path) -> list[tuple[float, float]]:
     "(start, last write) of each training process of a run, from its TensorBoard event files, in time order."
     import re
     by_pid = {}
@@ -616,7 +617,7 @@ def run_curve(
     ends = {e: (run/"previews"/f"epoch-{e:04d}.png") for e in hist["epoch"]} if len(hist) else {}
     hist = hist[[p.exists() for p in ends.values()]] if ends else hist
     end = np.array([ends[e].stat().st_mtime for e in hist["epoch"]], float)
-    sessions = _sessions(run)
+    sessions = training_sessions(run)
     if not sessions:                                  # no TensorBoard: the first epoch as long as the median one
         first = end[0] - (np.median(np.diff(end)) if len(end) > 1 else 0.0) if len(end) else 0.0
         sessions = [(first, end[-1] if len(end) else first)]

@@ -42,6 +42,8 @@ def forced_flags(config) -> list[str]:
 # reproduction that `reproduce.ensure`/`figure_step` leave in the session's data root (done once per data root).
 SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_images.py", "test_simulate.py", "test_store.py")
 SMOKE_REPRODUCTION = re.compile(r"tests/test_reproduce\.py::|tests/test_notebooks\.py::test_notebook\[(70_reproduce|9\d_\w+)\]")
+# A few tests of a module that share a module-scoped fixture the rest of their module does not use (the rest is spread out).
+SHARED_FIXTURE_TESTS = {"test_train.py::steps_ref": re.compile(r"tests/test_train\.py::test_(sigkill_at_a_step|stop_at_step)_")}
 
 
 # The longest work first (what `--durations` showed), so that the workers finish together instead of one of them
@@ -58,6 +60,7 @@ def _place(item) -> int:
 def xdist_group(nodeid:str) -> str | None:
     "The group of a test whose tests run in one pytest-xdist worker (`--dist loadgroup`), or None."
     if SMOKE_REPRODUCTION.search(nodeid): return "smoke-reproduction"
+    if (group := next((g for g, p in SHARED_FIXTURE_TESTS.items() if p.search(nodeid)), None)): return group
     if (module := nodeid.split("::")[0].rsplit("/", 1)[-1]) in SHARED_MODULE_FIXTURE: return module
     return None
 

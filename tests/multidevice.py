@@ -7,7 +7,8 @@ count), then for the CAE and the CycleGAN takes one SGD step on the same batch o
 pairs on 1 device and on 2 devices (each sees 2 pairs) and prints, as JSON, the largest
 difference between the two sets of weights: the distributed step must average the
 per-device gradients exactly as one device does over the whole batch. Finally it runs
-`train(..., devices=2)` end to end on the toy dataset under DATA_ROOT.
+`train(..., devices=2)` end to end on the toy dataset under DATA_ROOT (the CycleGAN with the same
+tiny U-Net: the devices are the point).
 """
 import json
 import os
@@ -56,8 +57,8 @@ def main():
                          max_change=max(float(np.abs(a - b).max()) for a, b in zip(one, w0)))
     os.environ["SURVEY2SURVEY_DATA"] = root
     write_toy_dataset(os.path.join(root, "toy"))
-    for name in ("cae", "cyclegan"):
-        meta = train(name, "smoke", data="toy", devices=2, out=os.path.join(root, f"{name}-2dev"))
+    for name, arch in (("cae", None), ("cyclegan", dict(depth=2, filters=4))):   # the CycleGAN's tiny U-Net of the step above
+        meta = train(name, "smoke", data="toy", devices=2, out=os.path.join(root, f"{name}-2dev"), architecture=arch)
         h = read_history(meta["path"])
         res[f"train_{name}"] = dict(epochs=meta["epochs"]["run"], finite=bool(np.isfinite(h.drop(columns="epoch").to_numpy()).all()))
     print(json.dumps(res))

@@ -41,9 +41,9 @@ def train_cmd(*args):
 # the CycleGAN's resume is also checked in-process by nbs/20_train.ipynb; its SIGKILL run is the slower one
 @pytest.mark.parametrize("model", ["cae", pytest.param("cyclegan", marks=pytest.mark.slow)])
 def test_sigkill_mid_epoch_then_resume(root, model):
-    args = [model, "--preset", "smoke", "--data", "toy", "--epochs", "4"]
-    ref = subprocess.run(train_cmd(*args, "--out", str(root/f"{model}-ref")), env=env(root), capture_output=True, text=True)
-    assert ref.returncode == 0, ref.stderr
+    from survey2survey.train import train
+    args = [model, "--preset", "smoke", "--data", "toy", "--epochs", "3"]
+    train(model, "smoke", data=root/"toy", epochs=3, out=root/f"{model}-ref")   # the uninterrupted run, in this process
     run = root/f"{model}-killed"
     # the runner SIGKILLs itself when asked for the second training batch of epoch 3
     killed = subprocess.run([sys.executable, str(HERE/"train_runner.py"), "train", *args, "--out", str(run)],
@@ -55,20 +55,31 @@ def test_sigkill_mid_epoch_then_resume(root, model):
     assert again.returncode == 0, again.stderr
     assert "resuming after epoch 2" in again.stderr
     h, r = history(run), history(root/f"{model}-ref")
-    assert h.epoch.tolist() == [1, 2, 3, 4]
+    assert h.epoch.tolist() == [1, 2, 3]
     assert np.isfinite(h.drop(columns="epoch").to_numpy()).all()
     # same batches, same weights and optimiser state: the resumed run is the uninterrupted one
     np.testing.assert_allclose(h.drop(columns="epoch").to_numpy(), r.drop(columns="epoch").to_numpy(), rtol=1e-4, atol=1e-6)
-    assert sorted(p.name for p in (run/"checkpoint").iterdir()) == ["epoch-0004.weights.h5", "state.json"]
+    assert sorted(p.name for p in (run/"checkpoint").iterdir()) == ["epoch-0003.weights.h5", "state.json"]
 
 
-def test_sigkill_at_a_step_then_resume_gives_the_uninterrupted_weights(root):
-    "Crops, symmetries and a checkpoint every 3 steps (4 steps per epoch); killed after step 7, whose last checkpoint is step 6."
+# CAE, efficient preset on 16x16 crops with symmetries, 4 steps per epoch (16 training pairs in batches of 4)
+STEPS = dict(epochs=2, crop=16, batch_size=4, checkpoint_minutes=0)
+
+
+@pytest.fixture(scope="module")
+def steps_ref(root):
+    "The uninterrupted run of the step tests (`STEPS`), trained once, in this process (`xdist_group`: one worker runs them)."
+    from survey2survey.train import train
+    train("cae", "efficient", data=root/"toy", out=root/"steps-ref", **STEPS)
+    return root/"steps-ref"
+
+
+def test_sigkill_at_a_step_then_resume_gives_the_uninterrupted_weights(root, steps_ref):
+    """Crops, symmetries and a checkpoint every 3 steps (4 steps per epoch); killed after step 7, whose last checkpoint is step 6;
+    resumed with a checkpoint every 2 steps. (nbs/20_train.ipynb's in-process version of this is flagged `slow`.)"""
     import keras
     args = ["cae", "--preset", "efficient", "--data", "toy", "--epochs", "2", "--crop", "16", "--batch-size", "4",
             "--checkpoint-steps", "3", "--checkpoint-minutes", "0"]
-    ref = subprocess.run(train_cmd(*args, "--out", str(root/"steps-ref")), env=env(root), capture_output=True, text=True)
-    assert ref.returncode == 0, ref.stderr
     run = root/"steps-killed"
     killed = subprocess.run([sys.executable, str(HERE/"train_runner.py"), "train", *args, "--out", str(run)],
                             env=env(root, S2S_DIE_AT_STEP="7"), capture_output=True, text=True)
@@ -76,12 +87,15 @@ def test_sigkill_at_a_step_then_resume_gives_the_uninterrupted_weights(root):
     state = json.loads((run/"checkpoint"/"state.json").read_text())
     assert (state["epoch"], state["batch"], state["weights"]) == (1, 2, "step-00000006.weights.h5")
     assert len(state["history"]) == 1 and not (run/"model.keras").exists()
-    again = subprocess.run(train_cmd(*args, "--out", str(run)), env=env(root), capture_output=True, text=True)
+    assert sorted(p.name for p in (run/"checkpoint").iterdir()) == ["state.json", "step-00000006.weights.h5"]
+    # how often a run saves may change when it is resumed: it decides nothing the run computes
+    again = subprocess.run(train_cmd(*args[:-4], "--checkpoint-steps", "2", "--checkpoint-minutes", "0", "--out", str(run)),
+                           env=env(root), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "resuming after epoch 1, batch 2" in again.stderr
     # same weights, optimiser state, crops and running means: the resumed run is the uninterrupted one, bit for bit
-    pd.testing.assert_frame_equal(history(run), history(root/"steps-ref"))
-    a, b = (keras.models.load_model(d/"model.keras").get_weights() for d in (run, root/"steps-ref"))
+    pd.testing.assert_frame_equal(history(run), history(steps_ref))
+    a, b = (keras.models.load_model(d/"model.keras").get_weights() for d in (run, steps_ref))
     assert len(a) == len(b) == 14
     for x, y in zip(a, b): np.testing.assert_array_equal(x, y)
 
@@ -93,8 +107,8 @@ import json, sys, numpy as np, keras
 from survey2survey.train import train, read_history
 from survey2survey.store import open_store
 out = {}
-for model in ("cae", "cyclegan"):
-    meta = train(model, "smoke", data="toy", out=sys.argv[1] + "/" + model)
+for model, arch in (("cae", None), ("cyclegan", dict(depth=2, filters=4))):   # a tiny U-Net: the backend is the point
+    meta = train(model, "smoke", data="toy", out=sys.argv[1] + "/" + model, architecture=arch)
     net = keras.models.load_model(meta["path"] + "/model.keras")
     x = open_store(sys.argv[2] + "/toy/pairs").read("sdss", [16, 17])
     np.save(meta["path"] + "/pred.npy", keras.ops.convert_to_numpy(net(x)))
@@ -157,16 +171,16 @@ def test_nonfinite_training_image_is_a_clear_error(root, tmp_path):
         train("cae", "smoke", data=str(tmp_path/"toy"), out=tmp_path/"run")
     assert not (tmp_path/"run"/"checkpoint").exists()
     damage_images(tmp_path/"toy"/"pairs", "sdss", [5], value=0.5)   # repaired (other data: a new run)
-    assert train("cae", "smoke", data=str(tmp_path/"toy"), out=tmp_path/"run", overwrite=True)["epochs"]["run"] == 2
+    assert train("cae", "smoke", data=str(tmp_path/"toy"), out=tmp_path/"run", overwrite=True, epochs=1)["epochs"]["run"] == 1
 
 
-def test_stop_at_step_is_a_point_of_the_longer_run(root):
+def test_stop_at_step_is_a_point_of_the_longer_run(root, steps_ref):
     "Stopped at step 6 (epoch 2, batch 2 of 4), the model is that point of the run; continued, it is the uninterrupted run, bit for bit."
     import keras
     from survey2survey.train import train
-    kw = dict(data=root/"toy", epochs=2, crop=16, batch_size=4, checkpoint_minutes=0)
-    ref = train("cae", "efficient", out=root/"stop-ref", **kw)
+    kw = dict(data=root/"toy", **STEPS)
     stopped = train("cae", "efficient", out=root/"stop", stop_at_step=6, **kw)
+    ref = json.loads((steps_ref/"model.json").read_text())
     assert stopped["steps"] == dict(run=6, stop_at_step=6) and stopped["epochs"]["run"] == 1 and ref["steps"]["run"] == 8
     at6 = keras.models.load_model(root/"stop"/"model.keras").get_weights()
     mtime = (root/"stop"/"model.keras").stat().st_mtime_ns
@@ -174,7 +188,7 @@ def test_stop_at_step_is_a_point_of_the_longer_run(root):
     assert (root/"stop"/"model.keras").stat().st_mtime_ns == mtime
     done = train("cae", "efficient", out=root/"stop", **kw)
     assert done["steps"]["run"] == 8
-    pd.testing.assert_frame_equal(history(root/"stop"), history(root/"stop-ref"))
-    a, b = (keras.models.load_model(d/"model.keras").get_weights() for d in (root/"stop", root/"stop-ref"))
+    pd.testing.assert_frame_equal(history(root/"stop"), history(steps_ref))
+    a, b = (keras.models.load_model(d/"model.keras").get_weights() for d in (root/"stop", steps_ref))
     for x, y in zip(a, b): np.testing.assert_array_equal(x, y)
     assert any(not np.array_equal(x, y) for x, y in zip(at6, a)), "step 6 is not the end of the run"

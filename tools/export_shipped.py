@@ -3,7 +3,7 @@
     python tools/export_shipped.py RUN NAME [--metrics METRICS.json] [--wall-time-s S] [--root DIR]
 
 RUN is a training run folder (or its name under the data root's `models/`), NAME the shipped name
-(`cae-sim-v1`, `cyclegan-sim-v1`). The 16-bit check runs on the first 16 validation SDSS images of
+(`cae-sim-v2`, `cyclegan-sim-v1`). The 16-bit check runs on the first 16 validation SDSS images of
 the run's training dataset; METRICS.json (optional) is the held-out metrics dict recorded in the card.
 """
 import argparse
