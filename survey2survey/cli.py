@@ -147,12 +147,12 @@ def _cmd_simulate(args, out=None):
     from survey2survey.simulate import simulate
     out = out or sys.stdout
     sizes = dict(n_train=args.n_train, n_val=args.n_val, n_external=args.n_external)
-    encodings = dict(sdss_encoding=args.sdss_encoding, des_encoding=args.des_encoding)
+    encodings = dict(sdss_encoding=args.sdss_encoding, des_encoding=args.des_encoding, flux=False if args.no_flux else None)
     t0 = time.perf_counter()
     root = simulate(args.preset, seed=args.seed, out=args.out, processes=args.processes, overwrite=args.overwrite, **encodings, **sizes)
     cfg = preset_config(args.preset, **sizes, **encodings)
     print(f"{root}: {cfg.n_train} train + {cfg.n_val} val pairs, {cfg.n_external} external images, "
-          f"SDSS {cfg.sdss_encoding}, DES {cfg.des_encoding} ({time.perf_counter() - t0:.1f} s)", file=out)
+          f"SDSS {cfg.sdss_encoding}, DES {cfg.des_encoding}, {'with' if cfg.flux else 'without'} flux arrays ({time.perf_counter() - t0:.1f} s)", file=out)
     return 0
 
 @command(10)
@@ -160,7 +160,7 @@ def _add_simulate(sub):
     q = sub.add_parser("simulate", help="write the simulated Stripe 82 dataset (SDSS/DES pairs + external SDSS galaxies)",
                        description="Simulate the same galaxies seen by SDSS and DES and write the dataset folder "
                                    "sim-<preset>-seed<N> (stores `pairs` and `external`) under the data root, plus -train<N>, -val<N>, -ext<N> "
-                                   "for the sizes and -sdss<ENC>, -des<ENC> for the encodings that are not the preset's (`survey2survey.simulate.dataset_name`). "
+                                   "for the sizes, -sdss<ENC>, -des<ENC> for the encodings that are not the preset's and -noflux for --no-flux (`survey2survey.simulate.dataset_name`). "
                                    "Rerun the same command to resume an interrupted run.")
     q.add_argument("--preset", default="quick", help="smoke (seconds), quick (~1/5 of the paper, default) or paper (5,000 + 538 pairs, 25,076 external)")
     q.add_argument("--seed", default="0", help="non-negative integer (default 0): the same seed gives byte-identical stores")
@@ -172,6 +172,8 @@ def _add_simulate(sub):
     for survey, served in (("sdss", "paper: jpeg:75, the SkyServer cutouts"), ("des", "paper: png, 8-bit")):
         q.add_argument(f"--{survey}-encoding", metavar="ENC", help=f"how the {survey.upper()} pictures are delivered: float, png (8-bit) "
                        f"or jpeg:Q (default: the preset's; {served}; others float)")
+    q.add_argument("--no-flux", action="store_true", help="store only the RGB pictures, not the calibrated g, r, i images "
+                   "(sdss_flux, des_flux: about 2x the disk); the folder name gains -noflux")
     q.set_defaults(func=_cmd_simulate)
 
 # %% ../nbs/80_cli.ipynb #e493e04c

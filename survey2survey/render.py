@@ -19,12 +19,13 @@ import PIL.Image
 from .core import InputError
 from .population import knot_positions
 from .surveys import (BANDS, OUTPUT_SIZE, SDSS, SURVEYS, Conditions, Display, Instrument, electrons_per_nanomaggy,
-                                   lupton_rgb, mag_to_electrons, sky_electrons, to_sdss_grid)
+                                   lupton_rgb, mag_to_electrons, rebin_matrix, sky_electrons, to_sdss_grid)
 
 # %% auto #0
-__all__ = ['NEIGHBOUR_GALSIM_MAG', 'SERSIC_TRUNCATION', 'ARTIFACT_KINDS', 'ENCODINGS', 'draw_knots_into', 'draw_neighbours_into',
-           'draw_stars_into', 'ArtifactRates', 'draw_artifacts', 'cosmic_ray_tracks', 'full_well_electrons',
-           'bleed_columns', 'render_flux', 'compose', 'check_encoding', 'encode_picture', 'artifact_mask']
+__all__ = ['NEIGHBOUR_GALSIM_MAG', 'SERSIC_TRUNCATION', 'ARTIFACT_KINDS', 'ENCODINGS', 'FLUX_UNIT', 'draw_knots_into',
+           'draw_neighbours_into', 'draw_stars_into', 'ArtifactRates', 'draw_artifacts', 'cosmic_ray_tracks',
+           'full_well_electrons', 'bleed_columns', 'render_flux', 'compose', 'check_encoding', 'encode_picture',
+           'flux_image', 'noise_factor', 'sky_sigma', 'artifact_mask']
 
 # %% ../nbs/05a_render.ipynb #88720637
 NEIGHBOUR_GALSIM_MAG = 22.0 # neighbours brighter than this are drawn exactly; fainter ones as Gaussians
@@ -251,6 +252,11 @@ def bleed_columns(
     return out, out != image
 
 # %% ../nbs/05a_render.ipynb #b0943ce0
+def _sky_noise_electrons(inst:Instrument, cond:Conditions) -> tuple[np.ndarray, np.ndarray]:
+    "Per band g, r, i: the sky electrons of a pixel, and the noise of a blank-sky pixel (sky shot noise and read noise)."
+    sky = np.array([sky_electrons(inst, b, cond.sky_mag_arcsec2[k]) for k, b in enumerate(BANDS)])
+    return sky, np.sqrt(sky + inst.n_exposures*inst.read_noise_e**2)
+
 def render_flux(
     inst:Instrument, # the instrument
     galaxy:dict, # the target (`draw_galaxy`)
@@ -274,8 +280,7 @@ def render_flux(
     if neighbours is not None: draw_neighbours_into(e, inst, cond, neighbours)
     if stars is not None: draw_stars_into(e, inst, cond, stars)
     if bright_star is not None: draw_stars_into(e, inst, cond, bright_star, per_band=True)
-    sky = np.array([sky_electrons(inst, b, cond.sky_mag_arcsec2[k]) for k, b in enumerate(BANDS)])
-    sigma = np.sqrt(sky + inst.n_exposures*inst.read_noise_e**2)
+    sky, sigma = _sky_noise_electrons(inst, cond)
     a, name = artifacts or {}, inst.name
     if a.get(f"{name}_trail"): _add_trail(e, inst, a, sigma)
     e += rng.standard_normal(e.shape) * np.sqrt(np.clip(e, 0, None) + sigma[:, None, None]**2)
@@ -323,6 +328,10 @@ def _bleed_box(changed:np.ndarray, inst:Instrument) -> dict:
             f"{name}_bleed_y0": to(rows.min(), math.floor), f"{name}_bleed_y1": to(rows.max(), math.ceil)}
 
 # %% ../nbs/05a_render.ipynb #aedec6a5
+def _on_stored_grid(inst:Instrument) -> bool:
+    "Whether `inst`'s images are on the stored (SDSS) grid already."
+    return inst.image_size_pix == OUTPUT_SIZE and inst.pixel_scale_arcsec == SDSS.pixel_scale_arcsec
+
 def compose(
     flux:np.ndarray, # (3, H, W) from `render_flux`
     inst:Instrument, # the instrument that made `flux`
@@ -331,7 +340,7 @@ def compose(
 ) -> np.ndarray:
     "The stored picture: (150, 150, 3) float32 in [0, 1] on the SDSS grid."
     rgb = lupton_rgb(flux, display)
-    if inst.image_size_pix != OUTPUT_SIZE or inst.pixel_scale_arcsec != SDSS.pixel_scale_arcsec: rgb = to_sdss_grid(rgb, inst)
+    if not _on_stored_grid(inst): rgb = to_sdss_grid(rgb, inst)
     a = artifacts or {}
     if a.get(f"{inst.name}_partial"): rgb[_partial_region(a, inst.name)] = 0.0
     return np.clip(rgb, 0, 1).astype(np.float32)
@@ -364,6 +373,39 @@ def encode_picture(
     buf = io.BytesIO()
     PIL.Image.fromarray(u8, "RGB").save(buf, format="JPEG", quality=int(encoding.split(":")[1]), subsampling=2)
     return (np.asarray(PIL.Image.open(buf).convert("RGB"))/np.float32(255)).astype(np.float32)
+
+# %% ../nbs/05a_render.ipynb #e4a4232c
+FLUX_UNIT = "nanomaggy / arcsec2" # unit of the stored calibrated images (an astropy unit string)
+
+def flux_image(
+    flux:np.ndarray, # (3, H, W) from `render_flux`, nanomaggies per arcsec^2
+    inst:Instrument, # the instrument that made `flux`
+    artifacts:dict|None=None, # the image's `draw_artifacts` columns (for partial coverage)
+) -> np.ndarray:
+    "The stored calibrated image: (150, 150, 3) float32 g, r, i in nanomaggies per arcsec^2 on the SDSS grid (`to_sdss_grid`: surface brightness kept)."
+    x = np.moveaxis(np.asarray(flux), 0, -1)
+    if not _on_stored_grid(inst): x = to_sdss_grid(x, inst)
+    x = np.array(x, dtype=np.float32)
+    a = artifacts or {}
+    if a.get(f"{inst.name}_partial"): x[_partial_region(a, inst.name)] = 0.0
+    return x
+
+def noise_factor(
+    inst:Instrument, # the instrument whose images are resampled
+) -> float:
+    "RMS over the stored grid of the factor `to_sdss_grid` applies to white noise: the mean of $\\sum_i M_{ri}^2$ (1 on the SDSS grid)."
+    if _on_stored_grid(inst): return 1.0
+    m = rebin_matrix(inst.image_size_pix, inst.pixel_scale_arcsec, OUTPUT_SIZE, SDSS.pixel_scale_arcsec)
+    return float((m**2).sum(1).mean())
+
+def sky_sigma(
+    inst:Instrument, # the instrument
+    cond:Conditions, # the image's seeing and sky
+) -> np.ndarray:
+    "Noise of a blank-sky pixel of the stored calibrated image (`flux_image`), per band g, r, i, in nanomaggies per arcsec^2."
+    _, sigma = _sky_noise_electrons(inst, cond)
+    per_nmgy = np.array([electrons_per_nanomaggy(inst, b) for b in BANDS])
+    return sigma/per_nmgy/inst.pixel_scale_arcsec**2*noise_factor(inst)
 
 # %% ../nbs/05a_render.ipynb #b9e0aeca
 def artifact_mask(

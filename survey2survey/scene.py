@@ -17,8 +17,9 @@ import numpy as np
 
 from .core import InputError, child_rng
 from .population import EXTERNAL_SELECTION, PAIRS_SELECTION, draw_galaxy, draw_neighbours, draw_stars
-from .render import ArtifactRates, check_encoding, compose, draw_artifacts, encode_picture, render_flux
-from .surveys import DES, OUTPUT_SIZE, SDSS, SURVEYS, Display, blackbody_colours, draw_conditions, instrument
+from .render import ArtifactRates, check_encoding, compose, draw_artifacts, encode_picture, flux_image, render_flux, sky_sigma
+from .store import WCS_COLUMN, tan_wcs_header
+from .surveys import BANDS, DES, OUTPUT_SIZE, SDSS, SURVEYS, Display, blackbody_colours, draw_conditions, instrument
 
 # %% auto #0
 __all__ = ['SIM_VERSION', 'SDSS_BLACK_POINT', 'DES_BLACK_POINT', 'PRESETS', 'SETS', 'SimConfig', 'preset_config', 'field_objects',
@@ -47,6 +48,7 @@ class SimConfig:
     stars:bool = True # draw field stars
     sdss_encoding:str = "float" # how the SDSS pictures are delivered: `float`, `png` or `jpeg:Q` (`encode_picture`)
     des_encoding:str = "float" # how the DES pictures are delivered
+    flux:bool = True # also store the calibrated g, r, i images (arrays `sdss_flux`, `des_flux`); off for huge runs (`--no-flux`)
 
     def __post_init__(self):
         for k in ("n_train", "n_val", "n_external", "chunk_size"):
@@ -58,13 +60,14 @@ class SimConfig:
         for k in ("pair_bright_star", "external_bright_star"):
             if not 0 <= getattr(self, k) <= 1: raise InputError(f"{k}={getattr(self, k)} is not a fraction in [0, 1]")
         check_encoding(self.sdss_encoding); check_encoding(self.des_encoding)
+        if not isinstance(self.flux, (bool, np.bool_)): raise InputError(f"flux must be True or False, got {self.flux!r}")
 
     @property
     def n_pairs(self) -> int: return self.n_train + self.n_val
     def to_json(self) -> dict:
-        "The fields; the encodings only when not `float`, so datasets made before they existed keep their digest."
+        "The fields; the encodings only when not `float` and `flux` only when off, so datasets made before they existed keep their digest."
         d = json.loads(json.dumps(dataclasses.asdict(self)))
-        return {k: v for k, v in d.items() if not (k.endswith("_encoding") and v == "float")}
+        return {k: v for k, v in d.items() if not (k.endswith("_encoding") and v == "float") and not (k == "flux" and v)}
     def digest(self) -> str:
         "A short hash of the configuration (stored in the stores' attributes)."
         return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:12]
@@ -150,6 +153,8 @@ def make_scene(
     for sv in surveys:
         row[f"{sv}_psf_fwhm_r_arcsec"] = conds[sv].psf_fwhm_arcsec[1]
         row[f"{sv}_sky_r_mag_arcsec2"] = conds[sv].sky_mag_arcsec2[1]
+        row.update({f"{sv}_sigma_{b}": float(s) for b, s in zip(BANDS, sky_sigma(instrument(sv), conds[sv]))})
+    row[WCS_COLUMN] = tan_wcs_header(gal["ra"], gal["dec"])
     for sv in surveys: row.update(arts[sv])
     return Scene(row, gal, neighbours if config.neighbours else None, stars if config.stars else None, star, conds, arts, rngs)
 
@@ -170,9 +175,11 @@ def simulate_one(
     set_name:str, # `pairs` or `external`
     index:int, # row in that set's store
 ) -> tuple[dict, dict]:
-    "The stored pictures (`sdss` and, for pairs, `des`) and the catalogue row of one galaxy."
+    "The stored images — pictures `sdss` and, for pairs, `des`; with `config.flux` also `sdss_flux` (and `des_flux`) — and the catalogue row of one galaxy."
     scene = make_scene(config, seed, set_name, index)
     fluxes, row = render_scene(scene)
     displays = dict(sdss=config.sdss_display, des=config.des_display)
     encodings = dict(sdss=config.sdss_encoding, des=config.des_encoding)
-    return {sv: encode_picture(compose(f, instrument(sv), displays[sv], scene.artifacts[sv]), encodings[sv]) for sv, f in fluxes.items()}, row
+    images = {sv: encode_picture(compose(f, instrument(sv), displays[sv], scene.artifacts[sv]), encodings[sv]) for sv, f in fluxes.items()}
+    if config.flux: images.update({f"{sv}_flux": flux_image(f, instrument(sv), scene.artifacts[sv]) for sv, f in fluxes.items()})
+    return images, row

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .core import InputError, StoreValidationError, check_seed, get_logger, resolve_path
+from .render import FLUX_UNIT
 from .scene import PRESETS, SETS, SIM_VERSION, SimConfig, preset_config, simulate_one
+from .store import WCS_COLUMN
 from .surveys import OUTPUT_SIZE
 
 log = get_logger("simulate")
@@ -31,44 +33,55 @@ class _ChunkMaker:
     config:SimConfig
     seed:int
     set_name:str
+    arrays:tuple # the store's arrays (a store begun without the flux arrays is finished without them)
 
     def __call__(self, i:int, rows:slice):
-        arrays = ("sdss", "des") if self.set_name == "pairs" else ("sdss",)
-        out = {a: np.empty((rows.stop - rows.start, OUTPUT_SIZE, OUTPUT_SIZE, 3), np.float32) for a in arrays}
+        out = {a: np.empty((rows.stop - rows.start, OUTPUT_SIZE, OUTPUT_SIZE, 3), np.float32) for a in self.arrays}
         cat = []
         for j, index in enumerate(range(rows.start, rows.stop)):
             images, row = simulate_one(self.config, self.seed, self.set_name, index)
-            for a in arrays: out[a][j] = images[a]
+            for a in self.arrays: out[a][j] = images[a]
             cat.append(row)
         return out, pd.DataFrame(cat)
 
 _SIZE_TAGS = dict(n_train="train", n_val="val", n_external="ext")
 _ENCODING_TAGS = dict(sdss_encoding="sdss", des_encoding="des")
 
+_NAME_FIELDS = (*_SIZE_TAGS, *_ENCODING_TAGS, "flux")
+
 def dataset_name(
     preset:str, # `smoke`, `quick` or `paper`
     seed:int=0, # the dataset's seed
-    **overrides, # `n_train`, `n_val`, `n_external`, `sdss_encoding`, `des_encoding` as given to `simulate` (`None`: the preset's)
+    **overrides, # `n_train`, `n_val`, `n_external`, `sdss_encoding`, `des_encoding`, `flux` as given to `simulate` (`None`: the preset's)
 ) -> str:
-    "Folder name of a simulated dataset: `sim-<preset>-seed<N>`, plus `-train<N>`, `-val<N>`, `-ext<N>` for each size and `-sdss<ENC>`, `-des<ENC>` for each encoding that is not the preset's."
-    unknown = set(overrides) - set(_SIZE_TAGS) - set(_ENCODING_TAGS)
-    if unknown: raise InputError(f"a dataset's name depends on its sizes and encodings only, not on {sorted(unknown)}")
+    "Folder name of a simulated dataset: `sim-<preset>-seed<N>`, plus `-train<N>`, `-val<N>`, `-ext<N>` for each size and `-sdss<ENC>`, `-des<ENC>` for each encoding that is not the preset's, and `-noflux` without the flux arrays."
+    unknown = set(overrides) - set(_NAME_FIELDS)
+    if unknown: raise InputError(f"a dataset's name depends on its sizes, encodings and flux only, not on {sorted(unknown)}")
     config, default = preset_config(preset, **overrides), preset_config(preset)
     tags = "".join(f"-{tag}{getattr(config, k)}" for k, tag in _SIZE_TAGS.items() if getattr(config, k) != getattr(default, k))
     tags += "".join(f"-{tag}{getattr(config, k).replace(':', '')}" for k, tag in _ENCODING_TAGS.items() if getattr(config, k) != getattr(default, k))
-    return f"sim-{preset}-seed{check_seed(seed)}{tags}"
+    return f"sim-{preset}-seed{check_seed(seed)}{tags}{'' if config.flux else '-noflux'}"
 
 def _plan(config:SimConfig) -> list:
+    "`(store, n, arrays, units)` of each store of the dataset."
     plan = [("pairs", config.n_pairs, ("sdss", "des"))]
     if config.n_external: plan.append(("external", config.n_external, ("sdss",)))
-    return plan
+    if not config.flux: return [(name, n, pictures, {}) for name, n, pictures in plan]
+    return [(name, n, (*pictures, *(f"{a}_flux" for a in pictures)), {f"{a}_flux": FLUX_UNIT for a in pictures}) for name, n, pictures in plan]
+
+def _begun_without_flux(path:Path, arrays:tuple) -> tuple|None:
+    "The picture arrays of a store at `path` begun (by a version before the flux arrays) without the flux arrays this run writes; else None."
+    from survey2survey.store import MANIFEST
+    try: old = tuple(json.loads((path/MANIFEST).read_text())["spec"]["arrays"])
+    except (OSError, ValueError, KeyError): return None
+    return old if old != arrays and old == tuple(a for a in arrays if not a.endswith("_flux")) else None
 
 def _check_existing(root:Path, plan:list, attrs:dict, overwrite:bool):
     "Refuse, before writing anything, to write into a dataset folder whose stores hold another simulation."
     import shutil
     from survey2survey.store import MANIFEST, is_store_dir
     if root.exists() and not root.is_dir(): raise InputError(f"{root} exists and is not a folder; choose another --out")
-    sizes = {name: n for name, n, _ in plan}
+    sizes = {name: n for name, n, *_ in plan}
     for name in SETS:
         p = root/name
         if not (p/MANIFEST).exists():
@@ -96,7 +109,14 @@ def _provenance(config:SimConfig) -> dict:
     for pkg in ("galsim", "numpy", "scipy", "astropy", "speclite", "surveycodex"):
         try: versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError: pass
-    return dict(created_by="survey2survey.simulate", survey2survey=survey2survey.__version__, packages=versions, config=config.to_json())
+    arrays = dict(sdss="SDSS RGB picture, float32 in [0, 1] (Lupton, the SkyServer recipe)", des="DES RGB picture on the SDSS grid, float32 in [0, 1]")
+    if config.flux:
+        arrays.update(sdss_flux=f"SDSS g, r, i surface brightness, {FLUX_UNIT}, float32, channels g, r, i",
+                      des_flux=f"DES g, r, i surface brightness on the SDSS grid (render.flux_image: surveys.to_sdss_grid), {FLUX_UNIT}, float32, channels g, r, i")
+    columns = {"{survey}_sigma_{band}": f"noise of a blank-sky pixel of {{survey}}_flux, {FLUX_UNIT} (render.sky_sigma)",
+               WCS_COLUMN: "FITS header text of the image's TAN WCS (store.image_wcs)"}
+    return dict(created_by="survey2survey.simulate", survey2survey=survey2survey.__version__, packages=versions, config=config.to_json(),
+                arrays=arrays, columns=columns)
 
 def default_processes() -> int:
     "The CPUs this process may use."
@@ -112,6 +132,7 @@ def simulate(
     config:SimConfig|None=None, # a custom configuration (default: the preset's)
     sdss_encoding:str|None=None, # how the SDSS pictures are delivered, `float`, `png` or `jpeg:Q` (default: the preset's)
     des_encoding:str|None=None, # how the DES pictures are delivered (default: the preset's)
+    flux:bool|None=None, # store the calibrated g, r, i images too (`sdss_flux`, `des_flux`; default: yes)
     **sizes, # `n_train`, `n_val`, `n_external` to override the preset's sizes
 ) -> Path:
     "Write (or resume) a simulated dataset: the `pairs` store and, if any, the `external` one. Returns its folder."
@@ -119,23 +140,28 @@ def simulate(
     seed = check_seed(seed)
     unknown = set(sizes) - set(_SIZE_TAGS)
     if unknown: raise InputError(f"unknown size(s) {sorted(unknown)}; use {', '.join(_SIZE_TAGS)}")
-    encodings = dict(sdss_encoding=sdss_encoding, des_encoding=des_encoding)
+    encodings = dict(sdss_encoding=sdss_encoding, des_encoding=des_encoding, flux=flux)
     if config is None: config = preset_config(preset, **sizes, **encodings)
-    elif sizes or sdss_encoding or des_encoding: raise InputError("pass either a config or sizes and encodings, not both")
+    elif sizes or sdss_encoding or des_encoding or flux is not None: raise InputError("pass either a config or sizes, encodings and flux, not both")
     if preset not in PRESETS: raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     processes = default_processes() if processes is None else processes
     if isinstance(processes, bool) or not isinstance(processes, (int, np.integer)) or processes < 1:
         raise InputError(f"processes must be a positive integer, got {processes!r}")
-    root = resolve_path(out if out is not None else dataset_name(preset, seed, **{k: getattr(config, k) for k in (*_SIZE_TAGS, *_ENCODING_TAGS)}))
+    root = resolve_path(out if out is not None else dataset_name(preset, seed, **{k: getattr(config, k) for k in _NAME_FIELDS}))
     attrs = dict(source="simulation", preset=preset, seed=seed, sim_version=SIM_VERSION, config=config.digest())
     plan = _plan(config)
     _check_existing(root, plan, attrs, overwrite)
     t0, prov = time.perf_counter(), _provenance(config)
-    for name, n, arrays in plan:
-        w = create_store(root/name, n=n, arrays=arrays, chunk_size=config.chunk_size, attrs=attrs, provenance=prov, overwrite=overwrite)
+    for name, n, arrays, units in plan:
+        old = None if overwrite else _begun_without_flux(root/name, arrays)
+        if old is not None:
+            log.info(f"{root/name} was begun without the flux arrays: kept without them (--overwrite remakes it with them)")
+            arrays, units = old, {}
+        w = create_store(root/name, n=n, arrays=arrays, chunk_size=config.chunk_size, attrs=attrs, provenance=prov, overwrite=overwrite,
+                         units=units)
         try:
             pending = len(w.pending_chunks())
-            w.fill(_ChunkMaker(config, seed, name), processes=max(1, min(processes, pending)), desc=f"{root.name}/{name}")
+            w.fill(_ChunkMaker(config, seed, name, arrays), processes=max(1, min(processes, pending)), desc=f"{root.name}/{name}")
         finally: w.close()
     dt = time.perf_counter() - t0
     log.info(f"{root}: {config.n_pairs} pairs + {config.n_external} external images in {dt:.1f} s")

@@ -27,9 +27,9 @@ from .core import (IncompleteStoreError, InputError, S2SError, StoreError, Store
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'IMAGES', 'CATALOGUE', 'PARTS', 'LOCK', 'SPLITS', 'REQUIRED_COLUMNS',
-           'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'NONFINITE', 'log', 'StoreSpec', 'chunk_file', 'StoreWriter',
-           'is_store_dir', 'create_store', 'Store', 'open_store', 'store_hash', 'damage_images', 'store_summary',
-           'find_stores']
+           'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'NONFINITE', 'log', 'WCS_COLUMN', 'PIXEL_SCALE_ARCSEC',
+           'StoreSpec', 'chunk_file', 'StoreWriter', 'is_store_dir', 'create_store', 'Store', 'open_store',
+           'store_hash', 'damage_images', 'drop_arrays', 'tan_wcs_header', 'image_wcs', 'store_summary', 'find_stores']
 
 # %% ../nbs/01_store.ipynb #a155b6ed
 FORMAT = "survey2survey-store"
@@ -55,6 +55,7 @@ class StoreSpec:
     chunk_size:int = DEFAULT_CHUNK_SIZE # images per chunk
     kind:str = "pairs" # `pairs` (survey images) or `reconstruction` (model outputs)
     attrs:dict = field(default_factory=dict) # what identifies the content: preset, seed, model, ...
+    units:dict = field(default_factory=dict) # array -> physical unit of its calibrated bands (e.g. `'nanomaggy / arcsec2'`); arrays not listed are pictures in [0, 1]
 
     @property
     def n_chunks(self) -> int: return -(-self.n // self.chunk_size)
@@ -64,14 +65,20 @@ class StoreSpec:
         if not 0 <= i < self.n_chunks: raise IndexError(f"chunk {i} out of range 0..{self.n_chunks-1}")
         return slice(i*self.chunk_size, min((i+1)*self.chunk_size, self.n))
 
+    def is_picture(self, name:str) -> bool:
+        "Whether array `name` holds pictures in [0, 1] (it has no physical unit)."
+        return name not in self.units
+
     def to_json(self) -> dict:
-        return dict(n=self.n, arrays=list(self.arrays), image_shape=list(self.image_shape),
-                    chunk_size=self.chunk_size, kind=self.kind, attrs=_jsonable(self.attrs))
+        "The fields; `units` only when some array has one, so manifests of picture-only stores are as before."
+        d = dict(n=self.n, arrays=list(self.arrays), image_shape=list(self.image_shape),
+                 chunk_size=self.chunk_size, kind=self.kind, attrs=_jsonable(self.attrs))
+        return {**d, "units": dict(self.units)} if self.units else d
 
     @classmethod
     def from_json(cls, d:dict) -> StoreSpec:
         return cls(n=int(d["n"]), arrays=tuple(d["arrays"]), image_shape=tuple(int(o) for o in d["image_shape"]),
-                   chunk_size=int(d["chunk_size"]), kind=d["kind"], attrs=d.get("attrs", {}))
+                   chunk_size=int(d["chunk_size"]), kind=d["kind"], attrs=d.get("attrs", {}), units=d.get("units", {}))
 
 def _jsonable(o):
     "`o` round-tripped through JSON, so that specs compare equal after a save and a load."
@@ -86,7 +93,7 @@ def _json_default(o):
 
 # %% ../nbs/01_store.ipynb #9715ff90
 def _check_images(store, name:str, x, spec:StoreSpec, start:int, flagged=None) -> np.ndarray:
-    "`x` as float32 (k, H, W, C), finite and in [0, 1], except rows `flagged`, all NaN; else a `StoreValidationError` naming the image."
+    "`x` as float32 (k, H, W, C), finite and (pictures) in [0, 1], except rows `flagged`, all NaN; else a `StoreValidationError` naming the image."
     x = np.asarray(x)
     k = spec.chunk_slice(start // spec.chunk_size).stop - start
     if x.shape != (k, *spec.image_shape):
@@ -111,6 +118,7 @@ def _check_images(store, name:str, x, spec:StoreSpec, start:int, flagged=None) -
         i = int(np.argwhere(bad.any(axis=(1, 2, 3)))[0, 0])
         raise StoreValidationError(store, f"image {start+i} has {int(bad[i].sum())} NaN/inf pixels",
                                    fix="fix or drop that image before writing", field=name)
+    if not spec.is_picture(name): return np.ascontiguousarray(x)
     out = (x < 0) | (x > 1)
     if out.any():
         i = int(np.argwhere(out.any(axis=(1, 2, 3)))[0, 0])
@@ -207,9 +215,11 @@ class StoreWriter:
         (self.path/PARTS).mkdir(parents=True, exist_ok=True)
         g = zarr.open_group(self.path/IMAGES, mode="w")
         for a in self.spec.arrays:
-            # lz4+shuffle: the fastest codec measured on float32 galaxy chunks (decode ~5 ms / 32 images).
+            # lz4+shuffle: the fastest codec measured on float32 galaxy chunks (decode ~5 ms / 32 images). Calibrated bands are
+            # noise in their low bits: bitshuffle keeps 14% of them against 6% (zstd level 9: 16%, slower), measured on the simulation's.
+            shuffle = "shuffle" if self.spec.is_picture(a) else "bitshuffle"
             g.create_array(a, shape=(self.spec.n, *self.spec.image_shape), chunks=(self.spec.chunk_size, *self.spec.image_shape),
-                           dtype="float32", fill_value=np.nan, compressors=BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
+                           dtype="float32", fill_value=np.nan, compressors=BloscCodec(cname="lz4", clevel=5, shuffle=shuffle),
                            config={"write_empty_chunks": True})
         _write_json(self.path/MANIFEST, dict(format=FORMAT, format_version=FORMAT_VERSION, complete=False,
                                               spec=self.spec.to_json(), provenance=_jsonable(provenance)))
@@ -220,7 +230,7 @@ class StoreWriter:
         old = StoreSpec.from_json(m["spec"])
         new = StoreSpec.from_json(self.spec.to_json())
         diffs = [f"{k}: store has {getattr(old, k)!r}, this run writes {getattr(new, k)!r}"
-                 for k in ("n", "arrays", "image_shape", "chunk_size", "kind", "attrs") if getattr(old, k) != getattr(new, k)]
+                 for k in ("n", "arrays", "image_shape", "chunk_size", "kind", "attrs", "units") if getattr(old, k) != getattr(new, k)]
         if diffs:
             raise StoreValidationError(self.path, "holds different data than this run writes (" + "; ".join(diffs) + ")",
                                        fix="write to another path, or pass overwrite=True (--overwrite) to replace it")
@@ -371,6 +381,7 @@ def create_store(
     kind:str="pairs", # `pairs` or `reconstruction`
     attrs:dict|None=None, # what identifies the content (compared on resume)
     provenance:dict|None=None, # how it was made (not compared)
+    units:dict|None=None, # array -> unit of the arrays that hold calibrated bands (any value) rather than pictures in [0, 1]
     overwrite:bool=False, # replace an existing store instead of resuming it
 ) -> StoreWriter:
     "A writer for a new store at `path`, or one that resumes the same store left incomplete."
@@ -383,8 +394,11 @@ def create_store(
     if len(hw) != 2 or min(hw) < 1 or channels < 1: raise InputError(f"bad image size {image_size} x {channels} channels")
     if int(n) < 1: raise InputError(f"a store needs at least one image, got n={n}")
     if int(chunk_size) < 1: raise InputError(f"chunk_size must be positive, got {chunk_size}")
+    units = dict(units or {})
+    if set(units) - set(arrays) or not all(isinstance(u, str) and u for u in units.values()):
+        raise InputError(f"units must map some of the arrays {arrays} to unit names, got {units}")
     spec = StoreSpec(n=int(n), arrays=arrays, image_shape=(int(hw[0]), int(hw[1]), int(channels)),
-                     chunk_size=int(chunk_size), kind=kind, attrs=_jsonable(attrs or {}))
+                     chunk_size=int(chunk_size), kind=kind, attrs=_jsonable(attrs or {}), units=units)
     if path.exists():
         if not path.is_dir(): raise InputError(f"{path} exists and is not a folder")
         if any(path.iterdir()) and not is_store_dir(path):
@@ -420,6 +434,7 @@ class Store:
     chunk_size = property(lambda self: self.spec.chunk_size)
     kind = property(lambda self: self.spec.kind)
     attrs = property(lambda self: self.spec.attrs)
+    units = property(lambda self: self.spec.units)
     provenance = property(lambda self: self.manifest.get("provenance", {}))
     def __len__(self): return self.n
     def __contains__(self, name): return name in self.spec.arrays
@@ -532,7 +547,7 @@ def _validate(s:Store, deep:bool):
             if f.stat().st_size != rec["nbytes"]:
                 raise StoreValidationError(p, f"chunk {i} file is {f.stat().st_size} bytes, {rec['nbytes']} were written (truncated or replaced)",
                                            fix="the store is damaged: write it again", field=a)
-            if rec["min"] is not None and not (0 <= rec["min"] <= rec["max"] <= 1):
+            if rec["min"] is not None and spec.is_picture(a) and not (0 <= rec["min"] <= rec["max"] <= 1):
                 raise StoreValidationError(p, f"chunk {i} has values in [{rec['min']}, {rec['max']}], outside [0, 1]", fix="write it again", field=a)
     if not deep: return
     for a in spec.arrays:
@@ -602,6 +617,68 @@ def damage_images(
         m["chunks"][str(c)][name].update(crc32=zlib.crc32(x), nbytes=chunk_file(p, name, int(c)).stat().st_size,
                                          min=float(finite.min()) if finite.size else None, max=float(finite.max()) if finite.size else None)
     _write_json(p/MANIFEST, m)
+
+# %% ../nbs/01_store.ipynb #86d66c57
+def drop_arrays(
+    path, # a complete store
+    names, # the arrays to remove
+):
+    "Remove arrays `names` from the store at `path`, with the manifest patched to match: the store a writer without them would have left (for tests)."
+    p = Path(path).absolute()
+    m = _read_json(p/MANIFEST, p)
+    spec = StoreSpec.from_json(m["spec"])
+    names = (names,) if isinstance(names, str) else tuple(names)
+    keep = tuple(a for a in spec.arrays if a not in names)
+    if set(names) - set(spec.arrays) or not keep: raise InputError(f"can drop some of {list(spec.arrays)} but not all, not {list(names)}")
+    m["spec"] = StoreSpec(spec.n, keep, spec.image_shape, spec.chunk_size, spec.kind, spec.attrs,
+                          {a: u for a, u in spec.units.items() if a in keep}).to_json()
+    for rec in m.get("chunks", {}).values():
+        for a in names: rec.pop(a, None)
+    _write_json(p/MANIFEST, m)
+    for a in names: shutil.rmtree(p/IMAGES/a)
+
+# %% ../nbs/01_store.ipynb #c6790022
+WCS_COLUMN = "wcs" # catalogue column: the FITS header text of each image's WCS (stores that carry one)
+PIXEL_SCALE_ARCSEC = 0.396 # the pixel of every stored image: the SDSS grid (`surveys.SDSS`)
+
+def tan_wcs_header(
+    ra:float, # right ascension of the image centre, degrees
+    dec:float, # declination of the image centre, degrees
+    shape=(DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE), # (height, width) of the image, pixels
+    pixel_scale_arcsec:float=PIXEL_SCALE_ARCSEC, # pixel size
+) -> str:
+    "FITS header text (one card a line) of a TAN WCS at (`ra`, `dec`) on the image centre, north up and east left, row 0 at the top."
+    from astropy.io import fits
+    s = pixel_scale_arcsec/3600
+    # row 0 is north: declination falls with the row index, so CD2_2 < 0 (the FITS bottom-up order has CD2_2 > 0)
+    h = fits.Header([("WCSAXES", 2), ("CTYPE1", "RA---TAN"), ("CTYPE2", "DEC--TAN"), ("CUNIT1", "deg"), ("CUNIT2", "deg"),
+                     ("CRPIX1", (shape[1] + 1)/2), ("CRPIX2", (shape[0] + 1)/2), ("CRVAL1", float(ra)), ("CRVAL2", float(dec)),
+                     ("CD1_1", -s), ("CD1_2", 0.0), ("CD2_1", 0.0), ("CD2_2", -s), ("RADESYS", "ICRS")])
+    return "\n".join(str(c).rstrip() for c in h.cards)
+
+def image_wcs(
+    row, # a catalogue row (or dict) with a `wcs` header or `ra` and `dec`; or an `(ra, dec)` pair in degrees
+    shape=(DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE), # (height, width) of the image, pixels
+    pixel_scale_arcsec:float=PIXEL_SCALE_ARCSEC, # pixel size when the WCS is made from `ra`, `dec`
+    flipud:bool=False, # the WCS of the image flipped upside down (`np.flipud`: FITS's bottom-up rows, north up in a viewer)
+) -> "astropy.wcs.WCS":
+    "The `astropy.wcs.WCS` of a stored image: its `wcs` header if the row has one, else `tan_wcs_header` at its `ra`, `dec`."
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    if isinstance(row, (tuple, list, np.ndarray)): row = dict(ra=row[0], dec=row[1])
+    text = row.get(WCS_COLUMN) if hasattr(row, "get") else None
+    if not isinstance(text, str) or not text: text = tan_wcs_header(row["ra"], row["dec"], shape, pixel_scale_arcsec)
+    w = WCS(fits.Header.fromstring(text, sep="\n"))
+    if flipud:
+        if w.sip is not None or w.has_distortion: raise InputError("flipud is only defined for a linear WCS (no SIP or table distortion)")
+        cd = w.wcs.cd.copy() if w.wcs.has_cd() else w.wcs.get_pc()*w.wcs.cdelt[:, None]
+        cd[:, 1] *= -1                                    # y' = H + 1 - y (1-based): the second pixel axis reversed
+        w.wcs.crpix = [w.wcs.crpix[0], shape[0] + 1 - w.wcs.crpix[1]]
+        if w.wcs.has_cd(): w.wcs.cd = cd
+        else: w.wcs.pc, w.wcs.cdelt = cd, [1.0, 1.0]
+        w.wcs.set()
+    w.pixel_shape = (shape[1], shape[0])
+    return w
 
 # %% ../nbs/01_store.ipynb #05cbc767
 def store_summary(path) -> dict:

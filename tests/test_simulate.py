@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from survey2survey.core import IncompleteStoreError
 from survey2survey.calibration import validation_metrics, within_paper
+from survey2survey.render import FLUX_UNIT
 from survey2survey.scene import preset_config, simulate_one
 from survey2survey.simulate import simulate
-from survey2survey.store import MANIFEST, open_store
+from survey2survey.store import MANIFEST, WCS_COLUMN, drop_arrays, image_wcs, open_store
+from survey2survey.surveys import BANDS
 from test_store import tree_bytes
 
 HERE = Path(__file__).parent
@@ -71,6 +74,47 @@ def test_overwrite_replaces_another_seed(reference, tmp_path):
     assert r.returncode == 0, r.stderr
     assert open_store(root/"pairs").attrs["seed"] == 6
     assert not (root/"external").exists()          # the replaced dataset's external store does not linger
+
+
+def test_flux_arrays_sigma_and_wcs(reference):
+    pairs, external = open_store(reference/"pairs"), open_store(reference/"external")
+    assert pairs.arrays == ("sdss", "des", "sdss_flux", "des_flux") and external.arrays == ("sdss", "sdss_flux")
+    assert pairs.units == {"sdss_flux": FLUX_UNIT, "des_flux": FLUX_UNIT} and external.units == {"sdss_flux": FLUX_UNIT}
+    images, row = simulate_one(preset_config("smoke", **SIZES), 5, "external", 3)
+    np.testing.assert_array_equal(external.read("sdss_flux", 3), images["sdss_flux"])
+    for store, surveys in ((pairs, ("sdss", "des")), (external, ("sdss",))):
+        cat = store.catalogue
+        for sv in surveys:
+            sigma = cat[[f"{sv}_sigma_{b}" for b in BANDS]].to_numpy()
+            assert (sigma > 0).all() and np.isfinite(sigma).all()
+        xy = np.array([image_wcs(r).world_to_pixel_values(r["ra"], r["dec"]) for _, r in cat.iterrows()])
+        np.testing.assert_allclose(xy, 74.5, atol=0.1)
+    # DES is about 10x deeper per SDSS pixel (sky-limited co-add of 10 exposures, 2.3 pixels averaged)
+    ratio = pairs.catalogue["des_sigma_r"]/pairs.catalogue["sdss_sigma_r"]
+    assert (ratio > 0.03).all() and (ratio < 0.2).all(), ratio.describe()
+
+
+def test_store_without_flux_arrays_stays_valid(reference, tmp_path):
+    "A dataset written before the flux arrays existed: opens, validates, feeds training, gets the WCS of its ra/dec, and is kept by simulate."
+    from survey2survey.loader import PairDataset   # imports Keras: only here
+    old = tmp_path/"old"
+    shutil.copytree(reference, old)
+    for name, arrays in (("pairs", ["sdss_flux", "des_flux"]), ("external", ["sdss_flux"])):
+        drop_arrays(old/name, arrays)
+        cat = pd.read_parquet(old/name/"catalogue.parquet")
+        cat.drop(columns=[WCS_COLUMN, *(c for c in cat.columns if "_sigma_" in c)]).to_parquet(old/name/"catalogue.parquet", index=False)
+    before = tree_bytes(old)
+    a, b = open_store(old/"pairs", deep=True), open_store(reference/"pairs")
+    assert a.arrays == ("sdss", "des") and a.units == {}
+    x_old, y_old = PairDataset(a, batch_size=8, seed=1)[1]
+    x_new, y_new = PairDataset(b, batch_size=8, seed=1)[1]
+    np.testing.assert_array_equal(x_old, x_new); np.testing.assert_array_equal(y_old, y_new)
+    r_old, r_new = a.catalogue.iloc[7], b.catalogue.iloc[7]
+    assert WCS_COLUMN not in r_old and WCS_COLUMN in r_new
+    np.testing.assert_allclose(image_wcs(r_old).wcs.cd, image_wcs(r_new).wcs.cd)
+    np.testing.assert_allclose(image_wcs(r_old).wcs.crval, image_wcs(r_new).wcs.crval)
+    simulate("smoke", seed=5, out=old, processes=1, **SIZES)
+    assert tree_bytes(old) == before
 
 
 @pytest.mark.slow
