@@ -23,12 +23,12 @@ from .images import BadImage, sniff
 from .surveys import BANDS
 
 # %% auto #0
-__all__ = ['FLUX_UNIT', 'FLAG_HALLUCINATION', 'FluxScaling', 'write_flux_fits', 'BadFluxFile', 'FluxImage', 'flux_unit_factor',
+__all__ = ['FLAG_HALLUCINATION', 'FluxScaling', 'write_flux_fits', 'BadFluxFile', 'FluxImage', 'flux_unit_factor',
            'read_flux_fits', 'EnsemblePrediction', 'ensemble_predict', 'Coverage', 'coverage', 'plot_reliability',
            'hallucination_flags']
 
 # %% ../nbs/13_flux.ipynb #caa69d03
-FLUX_UNIT = "nanomaggy / arcsec2"   # BUNIT of the flux images written here; astropy reads it as nmgy / arcsec2
+from .render import FLUX_UNIT   # BUNIT of the flux images written here (the stores' unit); astropy reads it as nmgy / arcsec2
 
 def _per_band(v, n:int, what:str) -> tuple[float, ...]:
     "A per-band tuple of `n` finite floats from a scalar or a sequence."
