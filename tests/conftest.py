@@ -40,7 +40,8 @@ def forced_flags(config) -> list[str]:
 
 # Tests run in one worker because they share work: their module's fixture (built once per process), or the smoke
 # reproduction that `reproduce.ensure`/`figure_step` leave in the session's data root (done once per data root).
-SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_images.py", "test_simulate.py", "test_store.py")
+SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_images.py", "test_ship_models.py", "test_simulate.py",
+                         "test_store.py")
 SMOKE_REPRODUCTION = re.compile(r"tests/test_reproduce\.py::|tests/test_notebooks\.py::test_notebook\[(70_reproduce|9\d_\w+)\]")
 
 
