@@ -181,7 +181,7 @@ def score_set(folder, split, models, ids, calibration, physics):
 def summary(cards, models):
     "A Markdown table: per model and held-out set, the headline quantities beside the SDSS input's."
     keys = ("delta_flux_des_x1e3", "delta_snr_des", "mse_median", "psnr_median", "mssim_median", "better_mse", "better_psnr",
-            "better_mssim", "delta_flux_sdss_x1e3", "phot_bias_r", "size_bias", "g_r_spearman", "neighbours_kept", "artifacts_removed")
+            "better_mssim", "delta_flux_sdss_x1e3", "phot_bias_r", "size_bias", "g_r_spearman", "neighbours_kept", "neighbours_recovered", "artifacts_removed")
     fmt = lambda v: "—" if v is None else f"{v:.4g}"
     lines = []
     for m in models:
