@@ -273,6 +273,7 @@ def _cmd_translate(args, out=None):
     from survey2survey.translate import load_model, model_info, translate
     out = out or sys.stdout
     if args.input and _image_inputs(args.input): return _translate_files(args, out)
+    if args.pixel_scale: raise InputError("--pixel-scale is for image files: stores hold pictures at the model's scale")
     # on a cluster the workers load the network: this process reads its metadata only (and never imports Keras)
     model = load_model(args.model) if not args.scheduler else (None, model_info(args.model))
     inputs = args.input
@@ -309,7 +310,8 @@ def _translate_files(args, out):
     from survey2survey.images import CSV_NAME, translate_images
     if args.scheduler: raise InputError("--scheduler runs on stores; image files are translated in this process")
     if not args.output: raise InputError("image files need --output FOLDER: where their PNG and FITS files and translations.csv go")
-    t = translate_images(args.model, args.input, args.output, batch_size=args.batch_size, overwrite=args.overwrite)
+    t = translate_images(args.model, args.input, args.output, batch_size=args.batch_size, overwrite=args.overwrite,
+                         pixel_scale=args.pixel_scale)
     n = t.attrs["counts"]
     print(f"{t.attrs['output']}: {n['done']} translated, {n['skipped']} already done, {n['failed']} failed (table: {CSV_NAME})", file=out)
     return 1 if n["failed"] else 0
@@ -365,6 +367,9 @@ def _add_translate(sub):
     q.add_argument("--output", metavar="PATH", help="for a store: the reconstruction store (default: <dataset>/<model>-<store>); "
                                                    "for image files: the output folder (required; never one holding an input)")
     q.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
+    q.add_argument("--pixel-scale", type=float, metavar="ARCSEC",
+                   help="image files: their pixel size in arcsec, resampled to the model's 0.396\"/pix before translating and back "
+                        "after, so outputs are on the input's grid (default: a FITS file's WCS, else 0.396: no resampling)")
     q.add_argument("--overwrite", action="store_true", help="replace existing output stores instead of resuming them; "
                                                            "for image files: redo those already translated")
     _add_scheduler(q)

@@ -22,8 +22,9 @@ from .translate import load_model
 # Keras is imported only where a network runs (`Translator`), as in `survey2survey.translate`.
 
 # %% auto #0
-__all__ = ['log', 'RASTER_SUFFIXES', 'FITS_SUFFIXES', 'MAX_SIDE', 'MIN_SIDE', 'CSV_NAME', 'COLUMNS', 'BadImage', 'sniff',
-           'read_picture', 'Translator', 'fits_header', 'write_outputs', 'is_image_name', 'find_inputs', 'output_stems',
+__all__ = ['log', 'RASTER_SUFFIXES', 'FITS_SUFFIXES', 'MAX_SIDE', 'MIN_SIDE', 'MODEL_PIXSCALE_ARCSEC', 'SCALE_RTOL', 'CSV_NAME',
+           'COLUMNS', 'BadImage', 'sniff', 'read_picture', 'Translator', 'fits_pixel_scale', 'resample_picture',
+           'model_shape', 'fits_header', 'write_outputs', 'is_image_name', 'find_inputs', 'output_stems',
            'check_output', 'read_table', 'translate_images']
 
 # %% ../nbs/22_images.ipynb #fedea79b
@@ -200,9 +201,48 @@ class Translator:
         y = predict(self.network(h + t + b, w + l + r), np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), mode="reflect"), batch_size)
         return y[:, t:t + h, l:l + w]
 
+# %% ../nbs/22_images.ipynb #18a021e2
+MODEL_PIXSCALE_ARCSEC = 0.396   # arcsec per pixel of the pictures the models take: the SDSS cutouts' (paper §2)
+SCALE_RTOL = 1e-3   # relative: scales closer than this to the model's are not resampled
+
+def fits_pixel_scale(
+    path, # a FITS file
+) -> float|None:
+    "The pixel size (arcsec, the mean of the two sky axes) of the file's celestial WCS (`CDELT`/`CD`), or `None` without one."
+    import warnings
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    from astropy.wcs.utils import proj_plane_pixel_scales
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # astropy warns about the RGB axis and non-standard keywords
+        with fits.open(path, memmap=False) as hdul:
+            h = next((h.header for h in hdul if h.is_image and h.data is not None and h.data.ndim >= 2), None)
+        if h is None or not any(k in h for k in ("CDELT1", "CD1_1", "PC1_1")): return None
+        w = WCS(h).celestial
+    if w.naxis != 2: return None
+    s = proj_plane_pixel_scales(w) * 3600
+    return float(np.mean(s)) if np.all(np.isfinite(s)) and np.all(s > 0) else None
+
+def resample_picture(
+    x:np.ndarray, # (H, W, 3) picture, values per pixel as surface brightness
+    shape:tuple, # (height, width) wanted
+) -> np.ndarray:
+    "`x` resampled onto `shape` pixels covering the same sky: bilinear, anti-aliased when shrinking; float32 in [0, 1]."
+    from skimage.transform import resize
+    y = resize(x, (*shape, x.shape[-1]), order=1, mode="reflect", anti_aliasing=shape[0] < x.shape[0] or shape[1] < x.shape[1])
+    return np.clip(y, 0, 1).astype(np.float32)
+
+def model_shape(
+    shape:tuple, # (height, width) of a picture
+    pixel_scale:float, # its pixel size, arcsec
+) -> tuple:
+    "The (height, width) the same sky has at `MODEL_PIXSCALE_ARCSEC`."
+    f = pixel_scale / MODEL_PIXSCALE_ARCSEC
+    return tuple(max(int(round(s * f)), 1) for s in shape)
+
 # %% ../nbs/22_images.ipynb #edc7d866
 CSV_NAME = "translations.csv"
-COLUMNS = ("input", "status", "error", "png", "fits", "height", "width", "seconds", "model", "model_id", "input_hash", "date")
+COLUMNS = ("input", "status", "error", "png", "fits", "height", "width", "pixel_scale", "seconds", "model", "model_id", "input_hash", "date")
 
 def _ascii(s:str) -> str:
     "FITS headers are ASCII: other characters as Python escapes."
@@ -214,6 +254,7 @@ def fits_header(
     src:Path, # the input file
     src_hash:str, # `file_hash(src)`
     date:str, # UTC, ISO 8601
+    pixel_scale:float=MODEL_PIXSCALE_ARCSEC, # the input's pixel size, arcsec (the output's: it is on the input's grid)
 ) -> "fits.Header":
     "The provenance header of a translated picture."
     from astropy.io import fits
@@ -226,6 +267,8 @@ def fits_header(
     h["INPUT"] = (_ascii(src.name), "input file")
     h["INHASH"] = (src_hash, "SHA-256 (16 hex) of the input file")
     h["DATE"] = (date, "UTC date of the translation")
+    h["PIXSCALE"] = (float(pixel_scale), "arcsec per pixel, of the input and this output")
+    h["MODSCALE"] = (MODEL_PIXSCALE_ARCSEC, "arcsec per pixel the model ran at (resampled)")
     for i, c in enumerate("RGB"): h[f"PLANE{i + 1}"] = (c, f"plane {i + 1} of NAXIS3")
     h["COMMENT"] = "RGB picture in [0, 1] (no physical unit); row 1 is the bottom of the picture"
     return h
@@ -302,17 +345,19 @@ def read_table(
     out, # an output folder of `translate_images`
 ) -> pd.DataFrame:
     "Its `translations.csv`: one row per input file ever translated into it; empty strings where a field does not apply."
-    t = pd.read_csv(Path(out)/CSV_NAME, dtype={c: str for c in COLUMNS} | dict(height="Int64", width="Int64", seconds=float))
-    strings = [c for c in COLUMNS if c not in ("height", "width", "seconds")]
+    t = pd.read_csv(Path(out)/CSV_NAME, dtype={c: str for c in COLUMNS} | dict(height="Int64", width="Int64", pixel_scale=float, seconds=float))
+    if "pixel_scale" not in t: t["pixel_scale"] = MODEL_PIXSCALE_ARCSEC   # a table written before pixel scales were read
+    strings = [c for c in COLUMNS if c not in ("height", "width", "pixel_scale", "seconds")]
     return t.fillna({c: "" for c in strings})[list(COLUMNS)]
 
 def _previous(out:Path) -> dict[str, dict]:
     "The rows of an earlier run's `translations.csv`, by input."
     return {r["input"]: r for r in read_table(out).to_dict("records")} if (out/CSV_NAME).exists() else {}
 
-def _done(row:dict|None, model_id:str, input_hash:str, out:Path) -> bool:
-    "Whether an earlier row already holds this input's translation by this model."
+def _done(row:dict|None, model_id:str, input_hash:str, out:Path, pixel_scale:float) -> bool:
+    "Whether an earlier row already holds this input's translation by this model at this pixel scale."
     return bool(row) and row["status"] == "ok" and row["model_id"] == model_id and row["input_hash"] == input_hash and \
+        abs(row["pixel_scale"] - pixel_scale) <= SCALE_RTOL*pixel_scale and \
         (out/row["png"]).exists() and (out/row["fits"]).exists()
 
 def _stems(files:list[Path], rows:dict) -> dict[Path, str]:
@@ -336,9 +381,12 @@ def translate_images(
     output, # the output folder (created)
     batch_size:int=16, # pictures of one size per forward pass
     overwrite:bool=False, # redo inputs already translated by this model
+    pixel_scale:float|None=None, # the inputs' pixel size in arcsec (default: a FITS file's WCS, else the model's 0.396″/pix)
 ) -> pd.DataFrame:
     "Translate the pictures in `inputs` into PNG + FITS files in `output`, with `translations.csv`; the rows of this run's inputs."
     if int(batch_size) < 1: raise InputError(f"batch_size must be positive, got {batch_size}")
+    if pixel_scale is not None and not (np.isfinite(pixel_scale) and pixel_scale > 0):
+        raise InputError(f"the pixel scale must be a positive number of arcsec, got {pixel_scale!r}")
     name = model[1]["path"] if isinstance(model, tuple) else str(model)
     net, meta = model if isinstance(model, tuple) else load_model(model)
     files = find_inputs(inputs)
@@ -356,17 +404,18 @@ def translate_images(
     def flush(size):
         batch = pending.pop(size)
         t0 = time.perf_counter()
-        y = tr(np.stack([x for _, _, x, _ in batch]), int(batch_size))
+        y = tr(np.stack([x for _, _, x, _, _ in batch]), int(batch_size))
         share = (time.perf_counter() - t0) / len(batch)
         timing["network"] += share * len(batch)
         date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        for (p, h, x, t_read), yi in zip(batch, y):
+        for (p, h, x, t_read, (shape, scale)), yi in zip(batch, y):
             t0 = time.perf_counter()
-            png, fit = write_outputs(yi, out, stems[p], fits_header(meta, name, p, h, date))
+            if shape != x.shape[:2]: yi = resample_picture(yi, shape)
+            png, fit = write_outputs(yi, out, stems[p], fits_header(meta, name, p, h, date, scale))
             t_write = time.perf_counter() - t0
             timing["write"] += t_write
-            rows[str(p)] = row(p, h, status="ok", png=png, fits=fit, height=x.shape[0], width=x.shape[1],
-                               seconds=round(t_read + share + t_write, 4), date=date)
+            rows[str(p)] = row(p, h, status="ok", png=png, fits=fit, height=shape[0], width=shape[1],
+                               seconds=round(t_read + share + t_write, 4), date=date, pixel_scale=scale)
         counts["done"] += len(batch)
         _write_table(out, rows)
         bar.update(len(batch))
@@ -374,10 +423,14 @@ def translate_images(
     for p in files:
         t0 = time.perf_counter()
         h = file_hash(p) if p.is_file() and os.access(p, os.R_OK) else ""
-        if not overwrite and _done(rows.get(str(p)), meta["id"], h, out):
+        try: scale = pixel_scale or (sniff(p) == "fits" and fits_pixel_scale(p)) or MODEL_PIXSCALE_ARCSEC
+        except (OSError, ValueError): scale = MODEL_PIXSCALE_ARCSEC   # unreadable: `read_picture` says why
+        if not overwrite and _done(rows.get(str(p)), meta["id"], h, out, scale):
             counts["skipped"] += 1; bar.update(); continue
         try:
             x = read_picture(p)
+            shape = x.shape[:2]
+            if abs(scale/MODEL_PIXSCALE_ARCSEC - 1) > SCALE_RTOL: x = resample_picture(x, model_shape(shape, scale))
             tr.check(*x.shape[:2])
         except BadImage as e:
             log.warning(f"{p}: {e}")
@@ -385,7 +438,7 @@ def translate_images(
             counts["failed"] += 1; bar.update(); continue
         t_read = time.perf_counter() - t0
         timing["read"] += t_read
-        pending.setdefault(x.shape, []).append((p, h, x, t_read))
+        pending.setdefault(x.shape, []).append((p, h, x, t_read, (shape, round(float(scale), 6))))
         if len(pending[x.shape]) == int(batch_size): flush(x.shape)
     for size in list(pending): flush(size)
     bar.close()

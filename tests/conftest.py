@@ -40,7 +40,8 @@ def forced_flags(config) -> list[str]:
 
 # Tests run in one worker because they share work: their module's fixture (built once per process), or the smoke
 # reproduction that `reproduce.ensure`/`figure_step` leave in the session's data root (done once per data root).
-SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_images.py", "test_simulate.py", "test_store.py")
+SHARED_MODULE_FIXTURE = ("test_distributed.py", "test_docs.py", "test_fetch.py", "test_images.py", "test_ship_models.py", "test_simulate.py",
+                         "test_store.py")
 SMOKE_REPRODUCTION = re.compile(r"tests/test_reproduce\.py::|tests/test_notebooks\.py::test_notebook\[(70_reproduce|9\d_\w+)\]")
 # A few tests of a module that share a module-scoped fixture the rest of their module does not use (the rest is spread out).
 SHARED_FIXTURE_TESTS = {"test_train.py::steps_ref": re.compile(r"tests/test_train\.py::test_(sigkill_at_a_step|stop_at_step)_")}

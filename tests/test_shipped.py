@@ -16,7 +16,7 @@ import pytest
 from survey2survey.metrics import beta, flux_mag, ssim_decomposition
 from survey2survey.shipped import BUDGET_MB, SHIPPED, SHIPPED_DIR, is_shipped, shipped_info
 
-HOW = ("export them from finished training runs: python tools/export_shipped.py RUN NAME "
+HOW = ("export them from finished training runs: python tools/ship_models.py RUN (or RUN --export-only) "
        "(survey2survey.shipped.export_model; see nbs/12_shipped.ipynb)")
 
 

@@ -1,7 +1,9 @@
 """Measure finished training runs on held-out galaxies and export them as shipped models with those metrics.
 
-    python tools/ship_models.py [RUN ...] [--data sim-paper-seed2026] [--n-external 2000] [--holdout-seed 7]
-                                [--work DIR] [--root WEIGHTS] [--no-export] [--quick]
+    python tools/ship_models.py [RUN ...] [--data sim-paper-seed2026] [--external STORE] [--n-external 2000]
+                                [--holdout-seed 7] [--work DIR] [--root WEIGHTS] [--no-export] [--quick]
+    python tools/ship_models.py [RUN ...] --export-only [--metrics MODEL=METRICS.json] [--wall-time MODEL=S]
+                                [--name MODEL=NAME] [--root WEIGHTS]
 
 RUN: training run folders (or names under `<data root>/models`); default `cae-efficient-seed0` and
 `cyclegan-efficient-seed0`. At most one run per network (`cae`, `cyclegan`): the reconstruction stores are
@@ -12,16 +14,22 @@ named after the network. For each run, with its own network (`translate.load_mod
    - `ext`: the first `--n-external` galaxies of its external set (default 2,000 of 25,076: translating and
      measuring all of them, the physics above all, takes hours on a 2-core CPU, while 2,000 give the mean ΔF to
      ~0.2 × 10⁻³ (the paper's per-galaxy std is ~7 × 10⁻³, against targets of ±10 × 10⁻³) and the median biases to
-     ~0.01 mag; external rows are independent draws, so the first N are a random sample);
+     ~0.01 mag; external rows are independent draws, so the first N are a random sample); `--external STORE`
+     takes them from another external store (e.g. one simulated on its own, smaller than the paper's) instead of
+     `<data>/external`;
    - `seed7-served` and `seed7-float`: the same `--holdout-preset` validation-only galaxies (seed `--holdout-seed`,
      n_train=0, n_val=`--n-holdout`, n_external=0) simulated twice, once as the services deliver the pictures
      (SDSS JPEG q75, DES 8-bit) and once as floats: the metrics with and without JPEG, on the same objects;
 2. computes the scorecard of each set (`survey2survey.scorecard`; the physics calibration is fitted once, on
    the DES pictures of the first `--n-calibration` training pairs of `--data`, and used for every set), writes
    it under `<work>/<set>/scorecard/` and a summary beside them (`<work>/summary.md`, `<work>/<model>.metrics.json`);
-3. exports the run with `survey2survey.shipped.export_model(run, name, images, metrics=...)` (16 validation
-   SDSS images as the check images) under the shipped name `survey2survey.shipped.DEFAULT[model]`
-   (`--name cae=NAME` to change it), into the package's `weights/` (or `--root`).
+3. exports the run with `survey2survey.shipped.export_model(run, name, images, metrics=...)` (the first `--n-check`
+   validation SDSS images of `--data` as the check images) under the shipped name
+   `survey2survey.shipped.DEFAULT[model]` (`--name cae=NAME` to change it), into the package's `weights/` (or `--root`).
+
+`--export-only` skips steps 1 and 2: it exports the runs with the metrics of `--metrics MODEL=FILE` (a JSON dict,
+such as the `<work>/<model>.metrics.json` an earlier `--no-export` run wrote; none: the card says so) and the
+training wall time of `--wall-time MODEL=SECONDS` (default: read from the run folder).
 
 Resumable: the copies, simulations, reconstruction stores and evaluations are reused when complete (a
 reconstruction store made by another network file is redone), and a scorecard whose inputs did not change
@@ -45,6 +53,7 @@ def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="*", help="run folders or names under <data root>/models (default: cae-efficient-seed0 cyclegan-efficient-seed0)")
     p.add_argument("--data", default="sim-paper-seed2026", help="the training dataset: its val split and external set are held out")
+    p.add_argument("--external", metavar="STORE", help="the external store whose first --n-external galaxies are measured (default <data>/external)")
     p.add_argument("--n-external", type=int, default=2000, help="external galaxies measured (the first N; default 2,000)")
     p.add_argument("--holdout-preset", default="paper", help="preset of the validation-only held-out simulations (default paper)")
     p.add_argument("--holdout-seed", type=int, default=7, help="their seed (default 7)")
@@ -56,14 +65,32 @@ def parse(argv=None):
     p.add_argument("--name", action="append", default=[], metavar="MODEL=NAME", help="shipped name of a network (default shipped.DEFAULT)")
     p.add_argument("--no-physics", action="store_true", help="pixel quantities only (the physics is the slow part)")
     p.add_argument("--no-export", action="store_true", help="measure only")
+    p.add_argument("--export-only", action="store_true", help="export only, with the metrics of --metrics (no held-out sets)")
+    p.add_argument("--metrics", action="append", default=[], metavar="MODEL=FILE", help="with --export-only: a JSON file of held-out metrics for the card")
+    p.add_argument("--wall-time", action="append", default=[], metavar="MODEL=SECONDS", help="training wall time for the card (default: read from the run folder)")
     p.add_argument("--processes", type=int, default=None, help="simulation processes (default all CPUs)")
     p.add_argument("--quick", action="store_true", help="a tiny run for testing: --n-external 8 --holdout-preset smoke --n-holdout 4 --n-calibration 8 --n-check 4")
     a = p.parse_args(argv)
+    if a.no_export and a.export_only: p.error("--no-export and --export-only exclude each other")
+    if a.metrics and not a.export_only: p.error("--metrics goes with --export-only (otherwise the metrics are measured)")
+    a.name, a.metrics, a.wall_time = (per_model(p, v, o, t) for v, o, t in ((a.name, "--name", str), (a.metrics, "--metrics", Path),
+                                                                            (a.wall_time, "--wall-time", float)))
     if a.quick:
         given = set(x.split("=")[0] for x in (argv if argv is not None else sys.argv[1:]) if x.startswith("--"))
         for k, v in dict(n_external=8, holdout_preset="smoke", n_holdout=4, n_calibration=8, n_check=4).items():
             if "--" + k.replace("_", "-") not in given: setattr(a, k, v)
     return a
+
+
+def per_model(p, values, option, kind):
+    "`MODEL=VALUE` options as `{model: kind(VALUE)}`; a parser error names the option for anything else."
+    out = {}
+    for v in values:
+        m, sep, x = v.partition("=")
+        if not sep or m not in ("cae", "cyclegan"): p.error(f"{option} takes MODEL=VALUE with MODEL cae or cyclegan, got {v!r}")
+        try: out[m] = kind(x)
+        except ValueError: p.error(f"{option} {v!r}: {x!r} is not a {kind.__name__}")
+    return out
 
 
 def copy_rows(src, rows, dest):
@@ -73,7 +100,8 @@ def copy_rows(src, rows, dest):
     rows = np.asarray(rows)
     if (dest/"manifest.json").exists():
         done = open_store(dest, allow_incomplete=True)
-        if done.complete and done.n == len(rows) and done.catalogue["id"].tolist() == src.catalogue["id"].to_numpy()[rows].tolist():
+        if (done.complete and done.n == len(rows) and done.attrs.get("subset_of") == str(src.path)
+                and done.catalogue["id"].tolist() == src.catalogue["id"].to_numpy()[rows].tolist()):
             return done
     w = create_store(dest, n=len(rows), arrays=src.arrays, image_size=src.image_shape[:2], channels=src.image_shape[2],
                      chunk_size=src.chunk_size, attrs={**src.attrs, "subset_of": str(src.path)}, overwrite=True)
@@ -91,12 +119,13 @@ def held_out_sets(a, work):
     from survey2survey.simulate import dataset_name, simulate
     from survey2survey.store import open_store
     data = resolve_path(a.data)
-    pairs, external = open_store(data/"pairs"), open_store(data/"external")
+    pairs, external = open_store(data/"pairs"), open_store(resolve_path(a.external) if a.external else data/"external")
     out = {}
     copy_rows(pairs, pairs.indices("val"), work/"val"/"pairs")
     out["val"] = (work/"val", "pairs", "val", f"{data.name}, validation split ({len(pairs.indices('val'))} pairs)")
     copy_rows(external, external.indices("external")[:a.n_external], work/"ext"/"external")
-    out["ext"] = (work/"ext", "external", "external", f"{data.name}, external set: its first {min(a.n_external, external.n)} of {external.n} galaxies")
+    source = f"external store {external.path}" if a.external else f"{data.name}, external set"
+    out["ext"] = (work/"ext", "external", "external", f"{source}: its first {min(a.n_external, external.n)} of {external.n} galaxies")
     for name, enc, how in (("seed7-served", SERVED, "SDSS JPEG q75, DES 8-bit, as the services deliver them"),
                            ("seed7-float", FLOAT, "float pictures, no JPEG")):
         sizes = dict(n_train=0, n_val=a.n_holdout, n_external=0)
@@ -167,23 +196,25 @@ def summary(cards, models):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    a = parse(argv)
-    from survey2survey.core import data_root, resolve_path
-    from survey2survey.store import open_store
-    from survey2survey.translate import load_model, model_info
-    import survey2survey.cyclegan  # noqa: F401  registers the CycleGAN's custom layers, which `load_model` needs (it does not import them)
-    work = Path(a.work) if a.work else data_root()/"ship"
-    work.mkdir(parents=True, exist_ok=True)
-    names = [Path(r) if Path(r).exists() else data_root()/"models"/r for r in (a.runs or ["cae-efficient-seed0", "cyclegan-efficient-seed0"])]
+def find_runs(names, root):
+    "`{model: model_info}` of the finished runs `names` (folders or names under `root`), at most one per network."
+    from survey2survey.translate import model_info
     runs = {}
-    for r in names:
+    for r in [Path(r) if Path(r).exists() else root/r for r in names]:
         try: meta = model_info(r)
         except Exception as e:
             print(f"skipping {r}: {e}", file=sys.stderr); continue
         if meta["model"] in runs: sys.exit(f"two {meta['model']} runs ({runs[meta['model']]['path']}, {r}): give one run per network")
         runs[meta["model"]] = meta
     if not runs: sys.exit("no finished training run to ship")
+    return runs
+
+
+def measure(a, runs, work):
+    "Steps 1 and 2: `{model: {set: metrics}}` on the held-out sets, also written to `<work>/<model>.metrics.json` and `<work>/summary.md`."
+    from survey2survey.core import resolve_path
+    from survey2survey.translate import load_model
+    import survey2survey.cyclegan  # noqa: F401  registers the CycleGAN's custom layers, which `load_model` needs (it does not import them)
     models = sorted(runs)
     sets = held_out_sets(a, work)
     calibration = None if a.no_physics else physics_calibration(resolve_path(a.data), a.n_calibration, work)
@@ -200,19 +231,40 @@ def main(argv=None):
     print(text)
     metrics = {m: {s: c["metrics"][m] for s, c in cards.items()} for m in models}
     for m in models: (work/f"{m}.metrics.json").write_text(json.dumps(metrics[m], indent=1))
-    if a.no_export: return 0
-    try: from survey2survey.shipped import DEFAULT, export_model
-    except ImportError:
-        # `survey2survey.shipped` (branch `shipped`) not merged yet: the metrics are in <work>/<model>.metrics.json for a later export
-        print(f"survey2survey.shipped is not available: nothing exported; the metrics are in {work}/<model>.metrics.json", file=sys.stderr)
-        return 1
-    given = dict(x.split("=", 1) for x in a.name)
+    return metrics
+
+
+def export(a, runs, metrics, work):
+    "Step 3: each run as a shipped model, checked on the first `--n-check` validation SDSS images of `--data`; returns the folders."
+    from survey2survey.core import resolve_path
+    from survey2survey.shipped import DEFAULT, export_model
+    from survey2survey.store import open_store
+    pairs = open_store(resolve_path(a.data)/"pairs")
+    check = pairs.read("sdss", pairs.indices("val")[:a.n_check])
     root = a.root or (str(work/"weights") if a.quick else None)
-    val = open_store(sets["val"][0]/"pairs")
-    check = val.read("sdss", list(range(min(a.n_check, val.n))))
-    for m in models:
-        dest = export_model(runs[m]["path"], given.get(m, DEFAULT[m]), check, metrics=metrics[m], root=root)
-        print(f"{m}: exported to {dest}")
+    out = {}
+    for m, meta in sorted(runs.items()):
+        if metrics.get(m) is None: print(f"{m}: no held-out metrics given: the card will say none were", file=sys.stderr)
+        out[m] = export_model(meta["path"], a.name.get(m, DEFAULT[m]), check, metrics=metrics.get(m), root=root, wall_time_s=a.wall_time.get(m))
+        card = json.loads((out[m]/"card.json").read_text())
+        print(f"{m}: exported to {out[m]}: {card['weights']['bytes']/1e6:.2f} MB, max |16-bit - float32| "
+              f"{card['check']['max_abs_diff']:.2g} on {card['check']['images']} images")
+    return out
+
+
+def main(argv=None):
+    a = parse(argv)
+    from survey2survey.core import data_root
+    work = Path(a.work) if a.work else data_root()/"ship"
+    work.mkdir(parents=True, exist_ok=True)
+    runs = find_runs(a.runs or ["cae-efficient-seed0", "cyclegan-efficient-seed0"], data_root()/"models")
+    if a.export_only:
+        unknown = set(a.metrics) - set(runs)
+        if unknown: sys.exit(f"--metrics for {', '.join(sorted(unknown))}, which no run given is")
+        metrics = {m: json.loads(f.read_text()) for m, f in a.metrics.items()}
+    else:
+        metrics = measure(a, runs, work)
+    if not a.no_export: export(a, runs, metrics, work)
     return 0
 
 
