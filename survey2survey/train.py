@@ -108,19 +108,20 @@ class TrainConfig:
     augment:bool=False # turn each training pair by a random one of the 8 symmetries of the square
     checkpoint_minutes:float|None=5.0 # also checkpoint within an epoch after this many minutes; `None` (or 0 in overrides): off
     checkpoint_steps:int|None=None # also checkpoint within an epoch every this many steps; `None` (or 0 in overrides): off
+    eager:bool=False # run the steps eagerly instead of tracing them into a graph first: quicker for a few tiny steps (the `smoke` preset: tracing the CycleGAN costs more than its 4 steps), slower for real runs
     stop_at_step:int|None=None # stop after this many training steps in all and keep the model as it is then (the schedule, e.g. the CycleGAN's decay, still counts `epochs`): a point of a longer run that a rerun repeats exactly
 
     def to_json(self) -> dict: return json.loads(json.dumps(asdict(self)))
 
 PRESETS = {
     "cae": {
-        "smoke": dict(epochs=2, batch_size=4, limit_train=8, limit_val=4, optimizer=dict(learning_rate=1.0)),
+        "smoke": dict(epochs=2, batch_size=4, limit_train=8, limit_val=4, eager=True, optimizer=dict(learning_rate=1.0)),
         "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, optimizer=dict(learning_rate=1.0)),
         "paper": dict(epochs=100, batch_size=32, patience=10, image_size=150, optimizer=dict(learning_rate=1.0)),
         "efficient": dict(epochs=30, batch_size=16, crop=64, augment=True, limit_val=128, optimizer=dict(learning_rate=1.0)),
     },
     "cyclegan": {
-        "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, architecture=dict(depth=3, filters=8)),
+        "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, eager=True, architecture=dict(depth=3, filters=8)),
         "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, architecture=dict(depth=5, filters=32),
                       optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
         "paper": dict(epochs=200, batch_size=1, image_size=150, architecture=dict(depth=6, filters=64, lambda_cycle=0.2, lambda_paired=0.0),
@@ -259,17 +260,16 @@ def preview_grid(
     output:np.ndarray, # (n, H, W, 3) model outputs
     title:str="", # figure title
 ):
-    "A 3-row grid (SDSS, DES, output) of `n` galaxies; returns `(fig, axes)`."
+    "A 3-row grid (SDSS, DES, output) of `n` galaxies, drawn as one mosaic (one axes: cheap to draw every epoch); returns `(fig, ax)`."
     import matplotlib.pyplot as plt
-    n = len(sdss)
-    fig, axes = plt.subplots(3, n, figsize=(1.6*n, 5), squeeze=False)
-    for r, (label, imgs) in enumerate((("SDSS", sdss), ("DES", des), ("output", output))):
-        for j in range(n):
-            axes[r, j].imshow(np.clip(imgs[j], 0, 1)); axes[r, j].set_xticks([]); axes[r, j].set_yticks([])
-        axes[r, 0].set_ylabel(label)
+    n, h, w, pad = *np.shape(sdss)[:3], 2
+    framed = lambda imgs: np.concatenate([np.pad(np.clip(im, 0, 1), ((pad, pad), (pad, pad), (0, 0)), constant_values=1) for im in imgs], axis=1)
+    fig = plt.figure(figsize=(0.4 + 1.2*n*w/h, 3.9))
+    ax = fig.add_axes((0.4/(0.4 + 1.2*n*w/h), 0.02, 1.2*n*w/h/(0.4 + 1.2*n*w/h) - 0.01, 0.9 if title else 0.96))
+    ax.imshow(np.concatenate([framed(sdss), framed(des), framed(output)], axis=0), interpolation="nearest")
+    ax.set_xticks([]); ax.set_yticks([(h + 2*pad)*(r + 0.5) for r in range(3)], ["SDSS", "DES", "output"], rotation=90, va="center")
     if title: fig.suptitle(title)
-    fig.tight_layout()
-    return fig, axes
+    return fig, ax
 
 def plot_history(
     history:pd.DataFrame, # one row per epoch, an `epoch` column (1-based) and one column per logged value
@@ -283,7 +283,7 @@ def plot_history(
     for k in keys: ax.plot(history["epoch"], history[k], marker="o", ms=3, label=k)
     if best_epoch: ax.axvline(best_epoch, color="0.5", ls="--", label=f"chosen epoch ({best_epoch})")
     ax.set_yscale("log"); ax.set_xlabel("epoch"); ax.set_ylabel("loss"); ax.legend()
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.96)   # fixed margins: tight_layout costs more than the plot
     return fig, ax
 
 def _save_figure(fig, path:Path):
@@ -467,9 +467,12 @@ def _build(cfg:TrainConfig, image_size:int, steps_per_epoch:int):
     dtype = dtype_policy(cfg.precision, cfg.model)
     if cfg.model == "cae":
         size = None if cfg.crop else image_size   # trained on crops, validated on whole images: any size
-        return compile_cae(build_cae(size, dtype=dtype, **cfg.architecture), loss_scale=cfg.precision == "float16", **cfg.optimizer)
-    m = build_cyclegan(cfg.crop or image_size, dtype=dtype, **cfg.architecture)
-    return compile_cyclegan(m, total_steps=cfg.epochs*steps_per_epoch, **cfg.optimizer)
+        m = compile_cae(build_cae(size, dtype=dtype, **cfg.architecture), loss_scale=cfg.precision == "float16", **cfg.optimizer)
+    else:
+        m = compile_cyclegan(build_cyclegan(cfg.crop or image_size, dtype=dtype, **cfg.architecture),
+                             total_steps=cfg.epochs*steps_per_epoch, **cfg.optimizer)
+    m.run_eagerly = cfg.eager
+    return m
 
 def full_size(
     cfg:TrainConfig, # the run's settings
