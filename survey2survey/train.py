@@ -108,20 +108,19 @@ class TrainConfig:
     augment:bool=False # turn each training pair by a random one of the 8 symmetries of the square
     checkpoint_minutes:float|None=5.0 # also checkpoint within an epoch after this many minutes; `None` (or 0 in overrides): off
     checkpoint_steps:int|None=None # also checkpoint within an epoch every this many steps; `None` (or 0 in overrides): off
-    eager:bool=False # run the steps eagerly instead of tracing them into a graph first: quicker for a few tiny steps (the `smoke` preset: tracing the CycleGAN costs more than its 4 steps), slower for real runs
     stop_at_step:int|None=None # stop after this many training steps in all and keep the model as it is then (the schedule, e.g. the CycleGAN's decay, still counts `epochs`): a point of a longer run that a rerun repeats exactly
 
     def to_json(self) -> dict: return json.loads(json.dumps(asdict(self)))
 
 PRESETS = {
     "cae": {
-        "smoke": dict(epochs=2, batch_size=4, limit_train=8, limit_val=4, eager=True, optimizer=dict(learning_rate=1.0)),
+        "smoke": dict(epochs=2, batch_size=4, limit_train=8, limit_val=4, optimizer=dict(learning_rate=1.0)),
         "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, optimizer=dict(learning_rate=1.0)),
         "paper": dict(epochs=100, batch_size=32, patience=10, image_size=150, optimizer=dict(learning_rate=1.0)),
         "efficient": dict(epochs=30, batch_size=16, crop=64, augment=True, limit_val=128, optimizer=dict(learning_rate=1.0)),
     },
     "cyclegan": {
-        "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, eager=True, architecture=dict(depth=3, filters=8)),
+        "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, architecture=dict(depth=3, filters=8)),
         "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, architecture=dict(depth=5, filters=32),
                       optimizer=dict(learning_rate=2e-4, beta_1=0.5)),
         "paper": dict(epochs=200, batch_size=1, image_size=150, architecture=dict(depth=6, filters=64, lambda_cycle=0.2, lambda_paired=0.0),
@@ -471,7 +470,6 @@ def _build(cfg:TrainConfig, image_size:int, steps_per_epoch:int):
     else:
         m = compile_cyclegan(build_cyclegan(cfg.crop or image_size, dtype=dtype, **cfg.architecture),
                              total_steps=cfg.epochs*steps_per_epoch, **cfg.optimizer)
-    m.run_eagerly = cfg.eager
     return m
 
 def full_size(

@@ -159,22 +159,6 @@ def test_unknown_backend_is_a_clear_error(root, cmd):
     assert r.returncode == 2 and "KERAS_BACKEND='theano' is not a Keras backend" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("model", ["cae", "cyclegan"])
-def test_smoke_runs_eagerly_and_trains_as_the_graph_does(root, model):
-    "The smoke preset runs its steps eagerly (tracing costs more than its few steps): the same run traced into a graph gives the same model."
-    import keras
-    from survey2survey.train import _build, make_config, train
-    arch = dict(depth=2, filters=4) if model == "cyclegan" else {}   # a tiny U-Net: the execution mode is the point
-    assert _build(make_config(model, "smoke", architecture=arch), 24, 4).run_eagerly
-    assert not _build(make_config(model, "quick", architecture=arch), 24, 4).run_eagerly
-    runs = {eager: Path(train(model, "smoke", data=root/"toy", epochs=1, eager=eager, architecture=arch or None,
-                              out=root/f"eager-{model}-{eager}")["path"]) for eager in (True, False)}
-    assert [json.loads((runs[e]/"run.json").read_text())["config"]["eager"] for e in (True, False)] == [True, False]
-    a, b = (keras.models.load_model(d/"model.keras").get_weights() for d in runs.values())
-    for x, y in zip(a, b): np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
-    pd.testing.assert_frame_equal(history(runs[True]), history(runs[False]), rtol=1e-4)
-
-
 def test_nonfinite_training_image_is_a_clear_error(root, tmp_path):
     "A pair store damaged behind its writer's back (a NaN image) stops `train` before the first epoch, naming the store and the row."
     import shutil
