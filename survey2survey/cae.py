@@ -73,4 +73,5 @@ def compile_cae(
     opt = keras.optimizers.Adadelta(learning_rate=learning_rate, rho=rho, epsilon=epsilon)
     if loss_scale: opt = keras.optimizers.LossScaleOptimizer(opt)
     model.compile(optimizer=opt, loss="mse")
+    opt.build(model.trainable_variables)   # now, not inside `fit`'s first trace: creating variables there makes TensorFlow trace the step twice
     return model

@@ -332,4 +332,5 @@ def compile_cyclegan(
     "Compile with Adam (one optimiser for the four networks)."
     lr = learning_rate if total_steps is None else LinearDecay(learning_rate, total_steps, total_steps // 2)
     model.compile(optimizer=keras.optimizers.Adam(lr, beta_1=beta_1))
+    model.optimizer.build(model.trainable_variables)   # now, not inside `fit`'s first trace: creating variables there makes TensorFlow trace the step twice
     return model

@@ -38,6 +38,7 @@ def one_step(build, devices, weights, x, y):
         m = build()
         m.set_weights(weights)
         m.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse" if m.name == "cae" else None)
+        m.optimizer.build(m.trainable_variables)   # before `fit`: variables made in its first trace make TensorFlow trace twice
         m.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
         return [np.asarray(w) for w in m.get_weights()]
 
