@@ -21,6 +21,11 @@ def env(root, **kw):
     return {**os.environ, "SURVEY2SURVEY_DATA": str(root), "SURVEY2SURVEY_PROGRESS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", **kw}
 
 
+# for the JAX tests' subprocesses: XLA compiles without its costly optimisations (what is checked is what the backend
+# computes, not how fast: the JAX training test took 70 s with them, 43 s without)
+QUICK_XLA = dict(XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     "A data root holding the toy dataset `toy` (16 training, 4 validation pairs of 24x24)."
@@ -115,7 +120,7 @@ for model, arch in (("cae", None), ("cyclegan", dict(depth=2, filters=4))):   # 
     out[model] = dict(backend=meta["backend"], epochs=meta["epochs"]["run"], history=read_history(meta["path"]).drop(columns="epoch").to_numpy().tolist())
 print(json.dumps(out))
 """
-    r = subprocess.run([sys.executable, "-c", script, str(root/"jax"), str(root)], env=env(root, KERAS_BACKEND="jax"),
+    r = subprocess.run([sys.executable, "-c", script, str(root/"jax"), str(root)], env=env(root, KERAS_BACKEND="jax", **QUICK_XLA),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -131,7 +136,7 @@ print(json.dumps(out))
 
 
 def multidevice(root, backend):
-    r = subprocess.run([sys.executable, str(HERE/"multidevice.py"), str(root/f"md-{backend}")], env=env(root, KERAS_BACKEND=backend),
+    r = subprocess.run([sys.executable, str(HERE/"multidevice.py"), str(root/f"md-{backend}")], env=env(root, KERAS_BACKEND=backend, **(QUICK_XLA if backend == "jax" else {})),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
