@@ -23,9 +23,9 @@ from .translate import load_model
 
 # %% auto #0
 __all__ = ['log', 'RASTER_SUFFIXES', 'FITS_SUFFIXES', 'MAX_SIDE', 'MIN_SIDE', 'MODEL_PIXSCALE_ARCSEC', 'SCALE_RTOL', 'CSV_NAME',
-           'COLUMNS', 'BadImage', 'sniff', 'read_picture', 'Translator', 'fits_pixel_scale', 'resample_picture',
-           'model_shape', 'fits_header', 'write_outputs', 'is_image_name', 'find_inputs', 'output_stems',
-           'check_output', 'read_table', 'translate_images']
+           'COLUMNS', 'BadImage', 'sniff', 'read_picture', 'Translator', 'fits_celestial_wcs', 'fits_pixel_scale',
+           'resample_picture', 'model_shape', 'fits_header', 'write_outputs', 'is_image_name', 'find_inputs',
+           'output_stems', 'check_output', 'read_table', 'translate_images']
 
 # %% ../nbs/22_images.ipynb #fedea79b
 log = get_logger("images")
@@ -205,21 +205,28 @@ class Translator:
 MODEL_PIXSCALE_ARCSEC = 0.396   # arcsec per pixel of the pictures the models take: the SDSS cutouts' (paper §2)
 SCALE_RTOL = 1e-3   # relative: scales closer than this to the model's are not resampled
 
-def fits_pixel_scale(
+def fits_celestial_wcs(
     path, # a FITS file
-) -> float|None:
-    "The pixel size (arcsec, the mean of the two sky axes) of the file's celestial WCS (`CDELT`/`CD`), or `None` without one."
+):
+    "The celestial (2-axis sky) WCS of the file's first image, or `None` without one."
     import warnings
     from astropy.io import fits
     from astropy.wcs import WCS
-    from astropy.wcs.utils import proj_plane_pixel_scales
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # astropy warns about the RGB axis and non-standard keywords
         with fits.open(path, memmap=False) as hdul:
             h = next((h.header for h in hdul if h.is_image and h.data is not None and h.data.ndim >= 2), None)
         if h is None or not any(k in h for k in ("CDELT1", "CD1_1", "PC1_1")): return None
         w = WCS(h).celestial
-    if w.naxis != 2: return None
+    return w if w.naxis == 2 else None
+
+def fits_pixel_scale(
+    path, # a FITS file
+) -> float|None:
+    "The pixel size (arcsec, the mean of the two sky axes) of the file's celestial WCS (`CDELT`/`CD`), or `None` without one."
+    from astropy.wcs.utils import proj_plane_pixel_scales
+    w = fits_celestial_wcs(path)
+    if w is None: return None
     s = proj_plane_pixel_scales(w) * 3600
     return float(np.mean(s)) if np.all(np.isfinite(s)) and np.all(s > 0) else None
 
@@ -271,6 +278,10 @@ def fits_header(
     h["MODSCALE"] = (MODEL_PIXSCALE_ARCSEC, "arcsec per pixel the model ran at (resampled)")
     for i, c in enumerate("RGB"): h[f"PLANE{i + 1}"] = (c, f"plane {i + 1} of NAXIS3")
     h["COMMENT"] = "RGB picture in [0, 1] (no physical unit); row 1 is the bottom of the picture"
+    w = fits_celestial_wcs(src) if sniff(src) == "fits" else None
+    if w is not None:   # the output lies on the input's pixel grid: the input's sky coordinates hold for it
+        h.update(w.to_header(relax=False))
+        h["COMMENT"] = "WCS: the input's celestial WCS (axes 1-2); axis 3 is the RGB plane"
     return h
 
 def write_outputs(
