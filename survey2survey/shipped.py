@@ -276,7 +276,7 @@ def card_markdown(card:dict) -> str:
     lines = [f"# {card['name']}: {card['network']}\n", (card["about"] or "") + "\n",
              f"**Limitation.** {card['limitation']}\n", "## Training\n",
              f"- data: `{d['dataset']}` ({d['source']}" + (f", simulation preset `{d['simulation_preset']}`, seed {d['seed']}" if d["seed"] is not None else "")
-             + f"), {d['split']['train']} training and {d['split']['val']} validation pairs; store hash `{d['store_hash']}`",
+             + f"): trained on {d['split']['train']} training pairs, {d['split']['val']} validation pairs watched; store hash `{d['store_hash']}`",
              f"- {d['note']}",
              f"- recipe: `{card['recipe']['preset']}` preset of `survey2survey.train` ({card['backend']} backend)",
              f"- {card['epochs']['run']} epochs (kept epoch {card['epochs']['chosen']}: {card['epochs']['chosen_by']}), "
