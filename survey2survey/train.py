@@ -263,8 +263,9 @@ def preview_grid(
     import matplotlib.pyplot as plt
     n, h, w, pad = *np.shape(sdss)[:3], 2
     framed = lambda imgs: np.concatenate([np.pad(np.clip(im, 0, 1), ((pad, pad), (pad, pad), (0, 0)), constant_values=1) for im in imgs], axis=1)
-    fig = plt.figure(figsize=(0.4 + 1.2*n*w/h, 3.9))
-    ax = fig.add_axes((0.4/(0.4 + 1.2*n*w/h), 0.02, 1.2*n*w/h/(0.4 + 1.2*n*w/h) - 0.01, 0.9 if title else 0.96))
+    strip, label = 1.2*n*w/h, 0.4   # inches: the mosaic's width (3.9 high) and the row labels' margin
+    fig = plt.figure(figsize=(label + strip, 3.9))
+    ax = fig.add_axes((label/(label + strip), 0.02, strip/(label + strip) - 0.01, 0.9 if title else 0.96))
     ax.imshow(np.concatenate([framed(sdss), framed(des), framed(output)], axis=0), interpolation="nearest")
     ax.set_xticks([]); ax.set_yticks([(h + 2*pad)*(r + 0.5) for r in range(3)], ["SDSS", "DES", "output"], rotation=90, va="center")
     if title: fig.suptitle(title)
@@ -466,11 +467,9 @@ def _build(cfg:TrainConfig, image_size:int, steps_per_epoch:int):
     dtype = dtype_policy(cfg.precision, cfg.model)
     if cfg.model == "cae":
         size = None if cfg.crop else image_size   # trained on crops, validated on whole images: any size
-        m = compile_cae(build_cae(size, dtype=dtype, **cfg.architecture), loss_scale=cfg.precision == "float16", **cfg.optimizer)
-    else:
-        m = compile_cyclegan(build_cyclegan(cfg.crop or image_size, dtype=dtype, **cfg.architecture),
-                             total_steps=cfg.epochs*steps_per_epoch, **cfg.optimizer)
-    return m
+        return compile_cae(build_cae(size, dtype=dtype, **cfg.architecture), loss_scale=cfg.precision == "float16", **cfg.optimizer)
+    m = build_cyclegan(cfg.crop or image_size, dtype=dtype, **cfg.architecture)
+    return compile_cyclegan(m, total_steps=cfg.epochs*steps_per_epoch, **cfg.optimizer)
 
 def full_size(
     cfg:TrainConfig, # the run's settings
