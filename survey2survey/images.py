@@ -18,6 +18,7 @@ import pandas as pd
 
 import survey2survey
 from .core import InputError, atomic_write, file_hash, get_logger, progress
+from .store import PIXEL_SCALE_ARCSEC
 from .translate import load_model
 # Keras is imported only where a network runs (`Translator`), as in `survey2survey.translate`.
 
@@ -202,7 +203,7 @@ class Translator:
         return y[:, t:t + h, l:l + w]
 
 # %% ../nbs/22_images.ipynb #18a021e2
-MODEL_PIXSCALE_ARCSEC = 0.396   # arcsec per pixel of the pictures the models take: the SDSS cutouts' (paper §2)
+MODEL_PIXSCALE_ARCSEC = PIXEL_SCALE_ARCSEC   # arcsec per pixel of the pictures the models take: the stored grid, the SDSS cutouts' (0.396, paper §2)
 SCALE_RTOL = 1e-3   # relative: scales closer than this to the model's are not resampled
 
 def fits_celestial_wcs(
@@ -224,8 +225,11 @@ def fits_pixel_scale(
     path, # a FITS file
 ) -> float|None:
     "The pixel size (arcsec, the mean of the two sky axes) of the file's celestial WCS (`CDELT`/`CD`), or `None` without one."
+    return _wcs_pixel_scale(fits_celestial_wcs(path))
+
+def _wcs_pixel_scale(w) -> float|None:
+    "The pixel size (arcsec, the mean of the two sky axes) of celestial WCS `w`, or `None` (also for `w` None)."
     from astropy.wcs.utils import proj_plane_pixel_scales
-    w = fits_celestial_wcs(path)
     if w is None: return None
     s = proj_plane_pixel_scales(w) * 3600
     return float(np.mean(s)) if np.all(np.isfinite(s)) and np.all(s > 0) else None
@@ -262,6 +266,7 @@ def fits_header(
     src_hash:str, # `file_hash(src)`
     date:str, # UTC, ISO 8601
     pixel_scale:float=MODEL_PIXSCALE_ARCSEC, # the input's pixel size, arcsec (the output's: it is on the input's grid)
+    wcs=None, # the input's celestial WCS (`fits_celestial_wcs`), copied: the output lies on the input's grid; `None`: no WCS
 ) -> "fits.Header":
     "The provenance header of a translated picture."
     from astropy.io import fits
@@ -278,9 +283,8 @@ def fits_header(
     h["MODSCALE"] = (MODEL_PIXSCALE_ARCSEC, "arcsec per pixel the model ran at (resampled)")
     for i, c in enumerate("RGB"): h[f"PLANE{i + 1}"] = (c, f"plane {i + 1} of NAXIS3")
     h["COMMENT"] = "RGB picture in [0, 1] (no physical unit); row 1 is the bottom of the picture"
-    w = fits_celestial_wcs(src) if sniff(src) == "fits" else None
-    if w is not None:   # the output lies on the input's pixel grid: the input's sky coordinates hold for it
-        h.update(w.to_header(relax=False))
+    if wcs is not None:   # the output lies on the input's pixel grid: the input's sky coordinates hold for it
+        h.update(wcs.to_header(relax=False))
         h["COMMENT"] = "WCS: the input's celestial WCS (axes 1-2); axis 3 is the RGB plane"
     return h
 
@@ -419,10 +423,10 @@ def translate_images(
         share = (time.perf_counter() - t0) / len(batch)
         timing["network"] += share * len(batch)
         date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        for (p, h, x, t_read, (shape, scale)), yi in zip(batch, y):
+        for (p, h, x, t_read, (shape, scale, wcs)), yi in zip(batch, y):
             t0 = time.perf_counter()
             if shape != x.shape[:2]: yi = resample_picture(yi, shape)
-            png, fit = write_outputs(yi, out, stems[p], fits_header(meta, name, p, h, date, scale))
+            png, fit = write_outputs(yi, out, stems[p], fits_header(meta, name, p, h, date, scale, wcs))
             t_write = time.perf_counter() - t0
             timing["write"] += t_write
             rows[str(p)] = row(p, h, status="ok", png=png, fits=fit, height=shape[0], width=shape[1],
@@ -434,8 +438,9 @@ def translate_images(
     for p in files:
         t0 = time.perf_counter()
         h = file_hash(p) if p.is_file() and os.access(p, os.R_OK) else ""
-        try: scale = pixel_scale or (sniff(p) == "fits" and fits_pixel_scale(p)) or MODEL_PIXSCALE_ARCSEC
-        except (OSError, ValueError): scale = MODEL_PIXSCALE_ARCSEC   # unreadable: `read_picture` says why
+        try: wcs = fits_celestial_wcs(p) if sniff(p) == "fits" else None   # read once: the pixel scale and the output's WCS
+        except (OSError, ValueError): wcs = None   # unreadable: `read_picture` says why
+        scale = pixel_scale or _wcs_pixel_scale(wcs) or MODEL_PIXSCALE_ARCSEC
         if not overwrite and _done(rows.get(str(p)), meta["id"], h, out, scale):
             counts["skipped"] += 1; bar.update(); continue
         try:
@@ -449,7 +454,7 @@ def translate_images(
             counts["failed"] += 1; bar.update(); continue
         t_read = time.perf_counter() - t0
         timing["read"] += t_read
-        pending.setdefault(x.shape, []).append((p, h, x, t_read, (shape, round(float(scale), 6))))
+        pending.setdefault(x.shape, []).append((p, h, x, t_read, (shape, round(float(scale), 6), wcs)))
         if len(pending[x.shape]) == int(batch_size): flush(x.shape)
     for size in list(pending): flush(size)
     bar.close()
