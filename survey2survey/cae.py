@@ -68,9 +68,12 @@ def compile_cae(
     rho:float=0.95, # Adadelta's decay rate
     epsilon:float=1e-6, # Adadelta's conditioning constant (Zeiler 2012 used 1e-6)
     loss_scale:bool=False, # dynamic loss scaling, needed with `mixed_float16`
+    algorithm:str="adadelta", # `adadelta` (the paper's) or `adam` (with `learning_rate` and `epsilon`; `rho` unused)
 ) -> keras.Model:
-    "Compile `model` with eq. 1 (mean squared error) and Adadelta."
-    opt = keras.optimizers.Adadelta(learning_rate=learning_rate, rho=rho, epsilon=epsilon)
+    "Compile `model` with eq. 1 (mean squared error) and Adadelta (or Adam)."
+    if algorithm == "adadelta": opt = keras.optimizers.Adadelta(learning_rate=learning_rate, rho=rho, epsilon=epsilon)
+    elif algorithm == "adam": opt = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=epsilon)
+    else: raise InputError(f"unknown algorithm {algorithm!r}; use 'adadelta' or 'adam'")
     if loss_scale: opt = keras.optimizers.LossScaleOptimizer(opt)
     model.compile(optimizer=opt, loss="mse")
     opt.build(model.trainable_variables)   # now, not inside `fit`'s first trace: creating variables there makes TensorFlow trace the step twice

@@ -231,7 +231,7 @@ def _cmd_train(args, out=None):
     meta = train(args.model, args.preset, data=args.data, out=args.out, overwrite=args.overwrite, epochs=args.epochs,
                  seed=args.seed, batch_size=args.batch_size, precision=args.precision, devices=args.devices,
                  patience=args.patience, architecture=arch, crop=args.crop, checkpoint_minutes=args.checkpoint_minutes,
-                 checkpoint_steps=args.checkpoint_steps, stop_at_step=args.stop_at_step)
+                 checkpoint_steps=args.checkpoint_steps, stop_at_step=args.stop_at_step, space=args.space)
     ep = meta["epochs"]
     final = ", ".join(f"{k} {v:.4g}" for k, v in meta["final"].items() if k in ("loss", "val_loss", "g_loss", "d_loss", "cycle", "val_l1"))
     print(f"trained {meta['model']} ({meta['preset']} preset, {ep['run']} epochs, kept epoch {ep['chosen']}: {ep['chosen_by']}): {final}", file=out)
@@ -256,6 +256,8 @@ def _add_train(sub):
     q.add_argument("--precision", choices=("float32", "bfloat16", "float16"), help="mixed precision (float16 needs a GPU)")
     q.add_argument("--devices", type=int, help="train data-parallel on N devices (0: all)")
     q.add_argument("--patience", type=int, help="early stopping after N epochs without a better validation loss (0: off)")
+    q.add_argument("--space", choices=("rgb", "flux"), help="rgb: the paper's pictures (default); flux: calibrated g, r, i in nanomaggies "
+                   "through an asinh scaling (needs a dataset simulated with flux)")
     q.add_argument("--crop", type=int, metavar="PIX", help="train on random PIX x PIX crops (validation: whole images; default: the preset's)")
     q.add_argument("--checkpoint-minutes", type=float, metavar="MIN", help="also checkpoint within epochs every MIN minutes (default 5; 0: off)")
     q.add_argument("--checkpoint-steps", type=int, metavar="N", help="also checkpoint within epochs every N steps")

@@ -20,12 +20,13 @@ import survey2survey
 from .core import InputError, atomic_write
 from .cutouts import pixel_area_arcsec2
 from .images import BadImage, sniff
+from .store import Store
 from .surveys import BANDS
 
 # %% auto #0
-__all__ = ['FLAG_HALLUCINATION', 'FluxScaling', 'write_flux_fits', 'BadFluxFile', 'FluxImage', 'flux_unit_factor',
-           'read_flux_fits', 'EnsemblePrediction', 'ensemble_predict', 'Coverage', 'coverage', 'plot_reliability',
-           'hallucination_flags']
+__all__ = ['FLAG_HALLUCINATION', 'FluxScaling', 'store_scaling', 'write_flux_fits', 'BadFluxFile', 'FluxImage',
+           'flux_unit_factor', 'read_flux_fits', 'EnsemblePrediction', 'ensemble_predict', 'Coverage', 'coverage',
+           'plot_reliability', 'hallucination_flags']
 
 # %% ../nbs/13_flux.ipynb #caa69d03
 from .render import FLUX_UNIT   # BUNIT of the flux images written here (the stores' unit); astropy reads it as nmgy / arcsec2
@@ -95,10 +96,47 @@ class FluxScaling:
                   bands:str="".join(BANDS), # the bands of the last axis
                  ) -> FluxScaling:
         "A scaling for these images: softening `k·σ` per band, `[f_lo, f_hi]` beyond the data by `headroom`."
-        flux = np.asarray(flux)
+        flux = np.asarray(flux).reshape(-1, len(bands))
+        return cls.from_range(flux.min(0), flux.max(0), sigma, k, headroom, bands)
+
+    @classmethod
+    def from_range(cls,
+                   lo, # (bands,) the faintest pixel per band, nanomaggies/arcsec²
+                   hi, # (bands,) the brightest pixel per band
+                   sigma, # (bands,) or (N, bands) sky σ: the median per band is used
+                   k:float=1.0, # softening in units of σ
+                   headroom:float=2.0, # f_lo, f_hi = headroom × lo/hi (at least ∓σ)
+                   bands:str="".join(BANDS), # the bands
+                  ) -> FluxScaling:
+        "`from_data` for images seen only through their range per band (a store read chunk by chunk)."
         s = np.median(np.asarray(sigma, float).reshape(-1, len(bands)), axis=0)
-        lo, hi = flux.reshape(-1, len(bands)).min(0), flux.reshape(-1, len(bands)).max(0)
+        if not (k > 0 and headroom >= 1): raise InputError(f"need k > 0 and headroom >= 1, got k={k}, headroom={headroom}")
+        lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
         return cls(k*s, headroom*np.minimum(lo, -s), headroom*np.maximum(hi, s), bands)
+
+# %% ../nbs/13_flux.ipynb #21a10f58
+def store_scaling(
+    store:Store, # a store with the flux array
+    array:str="sdss_flux", # `sdss_flux` or `des_flux`; its survey's σ columns are `<survey>_sigma_<band>`
+    rows=None, # the images it is made for (e.g. the training split); default all
+    k:float=1.0, # softening in units of σ
+    headroom:float=2.0, # f_lo, f_hi = headroom × the faintest/brightest pixel
+) -> FluxScaling:
+    "`FluxScaling.from_data` for `array`'s images `rows` of `store`, read one chunk at a time."
+    from survey2survey.core import StoreValidationError
+    survey, bands = array.split("_")[0], "".join(BANDS)
+    cols = [f"{survey}_sigma_{b}" for b in bands]
+    if array not in store or not set(cols) <= set(store.catalogue.columns):
+        raise StoreValidationError(store.path, f"has no calibrated {array!r} images with their σ columns {cols}",
+                                   fix="simulate the dataset with flux (the default; not --no-flux), or fetch it as FITS", field=array)
+    rows = store.indices() if rows is None else np.asarray(rows)
+    lo, hi = np.full(len(bands), np.inf), np.full(len(bands), -np.inf)
+    for _, x in store.iter_chunks(array, rows):
+        x = x.reshape(-1, len(bands))
+        lo, hi = np.minimum(lo, x.min(0)), np.maximum(hi, x.max(0))
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise StoreValidationError(store.path, f"{array!r} has NaN/inf pixels in the rows asked for", fix="repair the store or leave those rows out", field=array)
+    return FluxScaling.from_range(lo, hi, store.catalogue[cols].to_numpy()[rows], k, headroom, bands)
 
 # %% ../nbs/13_flux.ipynb #f543d139
 FLAG_HALLUCINATION = 1   # bit of the FLAGS extension: the ensemble's members disagree (`hallucination_flags`)

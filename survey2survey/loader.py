@@ -85,6 +85,7 @@ class PairDataset(keras.utils.PyDataset):
                  limit:int|None=None, # use only the first `limit` images of the split (tiny runs)
                  crop:int|None=None, # serve a random `crop`×`crop` window of each pair (the same for both images); `None`: whole images
                  augment:bool=False, # turn each pair by a random one of the 8 symmetries of the square
+                 transform:tuple|None=None, # `(f_x, f_y)`: functions applied to each served batch of `x` and of `y` (after crops and symmetries), e.g. a flux scaling
                  **kwargs, # `workers`, `use_multiprocessing`, `max_queue_size` of `keras.utils.PyDataset`
                 ):
         super().__init__(**kwargs)
@@ -105,6 +106,9 @@ class PairDataset(keras.utils.PyDataset):
         side = self.store.image_shape[0]
         if crop is not None and not 1 <= int(crop) <= side: raise InputError(f"crop must be 1 to {side} pixels (the images' side), got {crop}")
         self.rows, self.crop, self.augment = rows, None if crop is None else int(crop), bool(augment)
+        if transform is not None and (len(transform) != 2 or not all(map(callable, transform))):
+            raise InputError(f"transform must be a pair of functions (for x and for y), got {transform!r}")
+        self.transform = transform
         self.cache = ChunkCache(self.store, size=2*(self.shuffle_window + 1))
         self.set_epoch(0)
 
@@ -140,6 +144,7 @@ class PairDataset(keras.utils.PyDataset):
         rows = self.order[j*self.batch_size:(j+1)*self.batch_size]
         images = [self.cache.gather(a, rows) for a in (self.x, self.y) if a is not None]
         if self.crop is not None or self.augment: images = self.views(j, images)
+        if self.transform is not None: images = [f(im) for f, im in zip(self.transform, images)]
         return images[0] if self.y is None else tuple(images)
 
     def views(self, j:int, images:list) -> list:

@@ -29,16 +29,18 @@ from .core import (MODEL_FILE, MODEL_META, InputError, PROGRESS_ENV, StoreNotFou
                                 acquire_lock, atomic_write, check_seed, child_rng, data_root, get_logger, release_lock,
                                 resolve_path, seed_everything)
 from .cyclegan import build_cyclegan, compile_cyclegan, tiled_generator
+from .flux import FluxScaling, store_scaling
 from .loader import PairDataset
+from .render import FLUX_UNIT
 from .store import Store, create_store, open_store, store_hash
 
 # %% auto #0
-__all__ = ['log', 'MODELS', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'RESUMABLE', 'DATA_PRESET', 'CHECKPOINT', 'STATE', 'RUN',
-           'META', 'FINAL', 'RECIPE_CURVES_NOTE', 'write_toy_dataset', 'TrainConfig', 'make_config', 'check_crop',
-           'find_pairs', 'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid', 'plot_history',
-           'monitor_key', 'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error', 'default_out',
-           'run_lock', 'full_size', 'translator', 'train', 'training_sessions', 'run_curve', 'speed_ratio',
-           'plot_training_curves']
+__all__ = ['log', 'MODELS', 'SPACES', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'RESUMABLE', 'DATA_PRESET', 'CHECKPOINT', 'STATE',
+           'RUN', 'META', 'FINAL', 'SCALING', 'RECIPE_CURVES_NOTE', 'write_toy_dataset', 'TrainConfig', 'make_config',
+           'check_crop', 'find_pairs', 'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid',
+           'plot_history', 'monitor_key', 'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error',
+           'default_out', 'run_lock', 'full_size', 'translator', 'train', 'run_scalings', 'training_sessions',
+           'run_curve', 'speed_ratio', 'plot_training_curves']
 
 # %% ../nbs/20_train.ipynb #bf1a9410
 log = get_logger("train")
@@ -84,6 +86,7 @@ def write_toy_dataset(
 
 # %% ../nbs/20_train.ipynb #791e0f5b
 MODELS = ("cae", "cyclegan")
+SPACES = {"rgb": ("sdss", "des"), "flux": ("sdss_flux", "des_flux")}   # the arrays each space trains on: input, target
 PRESET_NAMES = ("smoke", "quick", "paper", "efficient")
 PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -108,6 +111,8 @@ class TrainConfig:
     augment:bool=False # turn each training pair by a random one of the 8 symmetries of the square
     checkpoint_minutes:float|None=5.0 # also checkpoint within an epoch after this many minutes; `None` (or 0 in overrides): off
     checkpoint_steps:int|None=None # also checkpoint within an epoch every this many steps; `None` (or 0 in overrides): off
+    space:str="rgb" # what the networks translate: `rgb`, the paper's pictures (`sdss` → `des`), or `flux`, calibrated g, r, i (`sdss_flux` → `des_flux`) through an asinh scaling (`scaling`)
+    scaling:dict=field(default_factory=dict) # options of `flux.store_scaling` for `space='flux'` (`k`: softening in sky σ, `headroom`)
     stop_at_step:int|None=None # stop after this many training steps in all and keep the model as it is then (the schedule, e.g. the CycleGAN's decay, still counts `epochs`): a point of a longer run that a rerun repeats exactly
 
     def to_json(self) -> dict: return json.loads(json.dumps(asdict(self)))
@@ -150,6 +155,9 @@ def make_config(
     cfg = TrainConfig(**d)
     for k in ("epochs", "batch_size"):
         if int(getattr(cfg, k)) < 1: raise InputError(f"{k} must be at least 1, got {getattr(cfg, k)}")
+    if cfg.space not in SPACES: raise InputError(f"unknown space {cfg.space!r}; use one of {tuple(SPACES)}")
+    if cfg.scaling and cfg.space != "flux": raise InputError(f"scaling options {cfg.scaling} are for space='flux' only")
+    if set(cfg.scaling) - {"k", "headroom"}: raise InputError(f"unknown scaling option(s) {sorted(set(cfg.scaling) - {'k', 'headroom'})}; known: ['headroom', 'k']")
     if cfg.precision not in PRECISIONS: raise InputError(f"unknown precision {cfg.precision!r}; use one of {tuple(PRECISIONS)}")
     if cfg.patience is not None and int(cfg.patience) < 0: raise InputError(f"patience must be positive (0 or None: off), got {cfg.patience}")
     if cfg.patience == 0: cfg = replace(cfg, patience=None)
@@ -196,9 +204,12 @@ def find_pairs(
 
 def check_training_store(store:Store, cfg:TrainConfig):
     "Raise a `StoreValidationError` if `store` cannot train `cfg`'s model."
-    if "des" not in store or "sdss" not in store:
-        raise StoreValidationError(store.path, f"holds arrays {list(store.arrays)}; training needs SDSS inputs and DES targets ('sdss' and 'des')",
-                                   fix="pass a dataset's `pairs` store (`external` stores have no DES images)", field="des")
+    xa, ya = SPACES[cfg.space]
+    if ya not in store or xa not in store:
+        fix = ("pass a dataset's `pairs` store (`external` stores have no DES images)" if "des" not in store else
+               "simulate the dataset with flux (the default since the flux stores; not --no-flux), or train --space rgb")
+        raise StoreValidationError(store.path, f"holds arrays {list(store.arrays)}; training in {cfg.space} space needs SDSS inputs and DES targets ({xa!r} and {ya!r})",
+                                   fix=fix, field=ya)
     h, w, c = store.image_shape
     if h != w or c != 3:
         raise StoreValidationError(store.path, f"holds {h}x{w}x{c} images; the models take square RGB images", field="sdss")
@@ -373,7 +384,8 @@ class Checkpointer(keras.callbacks.Callback):
         with atomic_write(self.out/"history.csv", "w") as f: hist.to_csv(f, index=False)
         _save_figure(plot_history(hist, best_epoch=st["best_epoch"] if self.cfg.patience else None)[0], self.out/"learning_curve.png")
         x, y = self.preview
-        _save_figure(preview_grid(x, y, predict(self.full(), x, compiled=False), title=f"{self.cfg.model} epoch {epoch + 1}")[0],
+        rgb = (lambda a: a[..., ::-1]) if self.cfg.space == "flux" else (lambda a: a)   # scaled g, r, i shown as b, g, r
+        _save_figure(preview_grid(rgb(x), rgb(y), rgb(predict(self.full(), x, compiled=False)), title=f"{self.cfg.model} epoch {epoch + 1}")[0],
                      self.out/"previews"/f"epoch-{epoch + 1:04d}.png")
         log.info(f"epoch {epoch + 1}/{self.cfg.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in rec.items() if k != "epoch")
                  + (" (stopping early)" if st["stopped_early"] else ""))
@@ -420,8 +432,8 @@ def mean_abs_error(model:keras.Model, ds:PairDataset) -> float:
 
 # %% ../nbs/20_train.ipynb #9ed25bd7
 def default_out(cfg:TrainConfig) -> Path:
-    "`<data root>/models/<model>-<preset>-seed<N>`."
-    return data_root()/"models"/f"{cfg.model}-{cfg.preset}-seed{cfg.seed}"
+    "`<data root>/models/<model>-<preset>-seed<N>` (`<model>-<preset>-flux-seed<N>` in flux space)."
+    return data_root()/"models"/f"{cfg.model}-{cfg.preset}{'-flux' if cfg.space == 'flux' else ''}-seed{cfg.seed}"
 
 def _prepare_out(out:Path, run:dict, overwrite:bool) -> dict|None:
     "Create or check the run folder; the previous run.json if this run resumes one."
@@ -529,10 +541,14 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
     seed_everything(cfg.seed, keras=True)
     with distribution_scope(cfg.devices) as n_dev:
         if cfg.batch_size % n_dev: raise InputError(f"batch_size {cfg.batch_size} does not split over {n_dev} devices")
-        val_ds = PairDataset(store, split="val", batch_size=cfg.batch_size, shuffle=False, limit=cfg.limit_val,
-                             drop_remainder=n_dev > 1)
-        train_ds = PairDataset(store, split="train", batch_size=cfg.batch_size, seed=cfg.seed, limit=cfg.limit_train,
-                               drop_remainder=n_dev > 1, crop=cfg.crop, augment=cfg.augment)
+        xa, ya = SPACES[cfg.space]
+        rows = store.indices("train")[:cfg.limit_train]
+        scalings = run_scalings(cfg, store, rows, out)
+        tf = None if scalings is None else tuple(functools.partial(s.forward, clip=True) for s in scalings)
+        val_ds = PairDataset(store, xa, ya, split="val", batch_size=cfg.batch_size, shuffle=False, limit=cfg.limit_val,
+                             drop_remainder=n_dev > 1, transform=tf)
+        train_ds = PairDataset(store, xa, ya, split="train", batch_size=cfg.batch_size, seed=cfg.seed, limit=cfg.limit_train,
+                               drop_remainder=n_dev > 1, crop=cfg.crop, augment=cfg.augment, transform=tf)
         m = _build(cfg, store.image_shape[0], train_ds.steps_per_epoch)
         full = full_size(cfg, m, store.image_shape[0])
         state = state or dict(epoch=0, batch=0, weights=None, history=[], best_value=None, best_epoch=None, wait=0, stopped_early=False)
@@ -548,7 +564,7 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
         if more():
             for ds in (train_ds, val_ds): ds.check_finite()   # a NaN/inf image stops the run before the network sees it
             val_rows = val_ds.rows[:cfg.previews]
-            preview = (store.read("sdss", val_rows), store.read("des", val_rows))
+            preview = tuple(store.read(a, val_rows) if tf is None else f(store.read(a, val_rows)) for a, f in zip((xa, ya), tf or (None, None)))
             callbacks = [Checkpointer(out, cfg, state, train_ds, val_ds, preview, full)]
             if all(importlib.util.find_spec(p) for p in ("tensorflow", "tensorboard")):
                 callbacks.append(keras.callbacks.TensorBoard(str(out/"tensorboard"), write_graph=False))
@@ -566,7 +582,7 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
         state["step"] = state["epoch"]*spe + state.get("batch", 0)
         if (out/CHECKPOINT/STATE).exists():
             with atomic_write(out/CHECKPOINT/STATE, "w") as f: json.dump(state, f, indent=1)
-        meta = _metadata(cfg, store, run, state, m, len(train_ds.rows), len(val_ds.rows))
+        meta = _metadata(cfg, store, run, state, m, len(train_ds.rows), len(val_ds.rows), scalings)
         tmp = out/f".{FINAL}.{os.getpid()}.tmp.keras"
         full().save(tmp)
         os.replace(tmp, out/FINAL)
@@ -575,16 +591,14 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
     log.info(f"{out/FINAL}: trained {cfg.model} ({state['epoch']} epochs, {state['step']} steps" + (f", chosen epoch {state['best_epoch']})" if cfg.patience else ")"))
     return {**meta, "path": str(out)}
 
-def _metadata(cfg, store, run, state, m, n_train, n_val) -> dict:
+def _metadata(cfg, store, run, state, m, n_train, n_val, scalings=None) -> dict:
     opt = m.optimizer
     opt = getattr(opt, "inner_optimizer", opt)
     chosen = state["best_epoch"] if cfg.patience and state["best_epoch"] else state["epoch"]
     return dict(format="survey2survey-model", format_version=1, model=cfg.model, preset=cfg.preset, seed=cfg.seed,
                 backend=keras.backend.backend(), keras=keras.__version__, survey2survey=survey2survey.__version__,
                 precision=cfg.precision, batch_size=cfg.batch_size, crop=cfg.crop, augment=cfg.augment,
-                input=dict(array="sdss", image_shape=list(store.image_shape), dtype="float32", range=[0.0, 1.0],
-                           normalisation="none: the network takes images as stored (float32 in [0, 1], row 0 at the top)"),
-                output=dict(array=cfg.model, range=[0.0, 1.0]),
+                space=cfg.space, input=_io_meta("input", cfg, store, scalings), output=_io_meta("output", cfg, store, scalings),
                 data=dict(**run["data"], n_train=n_train, n_val=n_val),
                 epochs=dict(max=cfg.epochs, run=state["epoch"], chosen=chosen, stopped_early=state["stopped_early"],
                             chosen_by=("early stopping on " + monitor_key(cfg)) if cfg.patience else "last epoch"),
@@ -593,6 +607,37 @@ def _metadata(cfg, store, run, state, m, n_train, n_val) -> dict:
                 final={k: v for k, v in (state["history"][chosen - 1] if state["history"] else {}).items()})
 
 def _jsonable(d:dict) -> dict: return json.loads(json.dumps(d, default=str))
+
+def _io_meta(which:str, cfg:TrainConfig, store:Store, scalings) -> dict:
+    "What the network takes (`input`) or gives (`output`), and how to get there from the stored images."
+    xa = SPACES[cfg.space][0]
+    d = (dict(array=xa, image_shape=list(store.image_shape), dtype="float32", range=[0.0, 1.0]) if which == "input" else
+         dict(array=cfg.model, range=[0.0, 1.0]))
+    if scalings is None:
+        return {**d, "normalisation": "none: the network takes images as stored (float32 in [0, 1], row 0 at the top)"} if which == "input" else d
+    sc = scalings[0 if which == "input" else 1]
+    how = ("flux.FluxScaling(input scaling).forward(flux, clip=True): g, r, i in " if which == "input" else
+           "flux.FluxScaling(output scaling).inverse(network output) gives g, r, i in ")
+    return {**d, "unit": FLUX_UNIT, "scaling": json.loads(sc.to_json()), "normalisation": how + FLUX_UNIT}
+
+SCALING = "scaling.json"   # a flux run's input and target scalings (`run_scalings`)
+
+def run_scalings(
+    cfg:TrainConfig, # the run's settings
+    store:Store, # its training data
+    rows, # the training rows
+    out:Path, # the run folder
+) -> tuple|None:
+    "A flux run's `(input, target)` scalings (`flux.store_scaling` of its training images), made once and kept in `out/scaling.json`; `None` in RGB space."
+    if cfg.space != "flux": return None
+    p = out/SCALING
+    if p.exists():
+        d = json.loads(p.read_text())
+        return FluxScaling.from_json(d["input"]), FluxScaling.from_json(d["target"])
+    log.info(f"{out}: flux scalings from {len(rows)} training images")
+    sc = tuple(store_scaling(store, a, rows, **cfg.scaling) for a in SPACES[cfg.space])
+    with atomic_write(p, "w") as f: json.dump(dict(input=json.loads(sc[0].to_json()), target=json.loads(sc[1].to_json())), f, indent=1)
+    return sc
 
 # %% ../nbs/20_train.ipynb #3e6301c8
 def training_sessions(run:Path) -> list[tuple[float, float]]:

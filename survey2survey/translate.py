@@ -7,21 +7,26 @@ Docs: https://survey2survey.github.io/survey2survey/translate.html.md"""
 # %% ../nbs/21_translate.ipynb #c28174a6
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .core import (MODEL_FILE, MODEL_META, InputError, StoreValidationError, data_root, file_hash, get_logger,
+from .core import (MODEL_FILE, MODEL_META, InputError, atomic_write, StoreValidationError, data_root, file_hash, get_logger,
                                 keras_backend, progress, resolve_path)
-from .shipped import SHIPPED, _is_name, is_shipped, load_shipped, shipped_info
+from .shipped import SHIPPED, _is_name, is_shipped, load_shipped, shipped_info, shipped_root
 from .store import NONFINITE, Store, create_store, open_store, store_hash
+from .surveys import Display, lupton_rgb
+# the flux modules (`survey2survey.flux`, `render`) are imported where a flux model runs: `images` imports this module, and `flux` imports `images`
 # Keras (and its backend) is imported only where a network is loaded or run: a Dask client that translates by
 # path (`survey2survey.distributed`) never imports it, and stays small.
 
 # %% auto #0
-__all__ = ['log', 'model_info', 'load_model', 'default_output', 'translate', 'translate_chunk']
+__all__ = ['log', 'ENSEMBLE', 'model_info', 'load_model', 'ensemble_info', 'check_members', 'make_ensemble', 'default_output',
+           'translate', 'translate_chunk', 'des_display', 'output_arrays', 'flux_picture', 'translate_flux_chunk']
 
 # %% ../nbs/21_translate.ipynb #afb75657
 log = get_logger("translate")
@@ -34,6 +39,8 @@ def model_info(
     if is_shipped(path): return shipped_info(path)
     p = resolve_path(path)
     if not p.exists() and (data_root()/"models"/str(path)).exists(): p = data_root()/"models"/str(path)
+    if not p.exists() and (shipped_root()/str(path)/ENSEMBLE).exists(): p = shipped_root()/str(path)
+    if (p/ENSEMBLE).exists(): return ensemble_info(p)
     folder = p.parent if p.suffix == ".keras" else p
     if p.name.endswith(".weights.h5"):
         raise InputError(f"{p} is a training checkpoint (weights only); pass the run folder that holds {MODEL_FILE}, "
@@ -54,8 +61,60 @@ def load_model(
     import keras
     import survey2survey.cyclegan   # registers the U-Net's own layers, which `model.keras` files of CycleGANs name
     meta = model_info(path)
+    if "ensemble" in meta: return [load_model(m)[0] for m in meta["ensemble"]["members"]], meta
     if "shipped" in meta: return load_shipped(meta["path"])
     return keras.models.load_model(Path(meta["path"])/MODEL_FILE, compile=False), meta
+
+# %% ../nbs/21_translate.ipynb #29480f52
+ENSEMBLE = "ensemble.json"   # an ensemble folder's member list (`make_ensemble`)
+
+def _member_path(m:str, folder:Path) -> str:
+    "A member as written in `ensemble.json`: a folder beside the ensemble's, or a shipped name, run folder or path."
+    return str(folder.parent/m) if _is_name(m) and (folder.parent/m).exists() and not is_shipped(m) else m
+
+def ensemble_info(
+    folder, # an ensemble folder (holding `ensemble.json`)
+) -> dict:
+    "An ensemble's metadata: its first member's (model, space, input, output, data) with `ensemble` (members' paths and ids), `path` and `id`."
+    folder = Path(folder)
+    try: d = json.loads((folder/ENSEMBLE).read_text())
+    except (OSError, ValueError) as e: raise InputError(f"{folder/ENSEMBLE}: not readable as JSON ({e})") from None
+    if d.get("format") != "survey2survey-ensemble" or not isinstance(d.get("members"), list):
+        raise InputError(f"{folder/ENSEMBLE} is not a survey2survey ensemble (format survey2survey-ensemble, a list of members)")
+    infos = [model_info(_member_path(m, folder)) for m in d["members"]]
+    check_members(infos, folder)
+    ids = [m["id"] for m in infos]
+    return {**{k: v for k, v in infos[0].items() if k not in ("path", "id", "shipped", "final", "epochs", "steps", "seed")},
+            "ensemble": dict(members=[m["path"] for m in infos], ids=ids, seeds=[m.get("seed") for m in infos], K=len(infos)),
+            "name": d.get("name", folder.name), "path": str(folder), "id": hashlib.sha256(" ".join(ids).encode()).hexdigest()[:16]}
+
+def check_members(
+    infos:list, # the members' `model_info`
+    where="the ensemble", # named in errors
+):
+    "An `InputError` unless the members can be averaged: two or more distinct flux models of one kind with the same scalings and input."
+    if len(infos) < 2: raise InputError(f"{where}: an ensemble needs at least 2 members, got {len(infos)}")
+    first = infos[0]
+    for m in infos:
+        if m.get("space") != "flux": raise InputError(f"{where}: member {m['path']} is not a flux model (trained in {m.get('space', 'rgb')} space)")
+        for k, what in (("model", "model"), ("input", "input (array, image shape, scaling)"), ("output", "output scaling")):
+            if m[k] != first[k]: raise InputError(f"{where}: member {m['path']} differs from {first['path']} in its {what}: they were trained differently")
+    if len({m["id"] for m in infos}) < len(infos): raise InputError(f"{where}: a member is listed twice")
+
+def make_ensemble(
+    members:list, # the members: run folders, shipped names, or names under `<data root>/models`
+    out, # the ensemble's folder (created)
+    name:str|None=None, # its name (default: the folder's)
+) -> dict:
+    "Write the ensemble folder `out` (its `ensemble.json`) after checking the members fit together; its `model_info`."
+    infos = [model_info(m) for m in members]
+    out = resolve_path(out)
+    check_members(infos, out)
+    out.mkdir(parents=True, exist_ok=True)
+    rel = [Path(m["path"]).name if Path(m["path"]).parent == out.parent else m.get("shipped", {}).get("name") or m["path"] for m in infos]
+    with atomic_write(out/ENSEMBLE, "w") as f:
+        json.dump(dict(format="survey2survey-ensemble", name=name or out.name, members=rel), f, indent=1)
+    return ensemble_info(out)
 
 # %% ../nbs/21_translate.ipynb #8ae39419
 def _backend() -> str:
@@ -79,9 +138,11 @@ def translate(
     elif map_chunks is not None: net, meta = None, model_info(model)   # loaded where the chunks run
     else: net, meta = load_model(model)
     src = open_store(resolve_path(store))
-    name = meta["model"]
-    if "sdss" not in src:
-        raise StoreValidationError(src.path, f"has no 'sdss' images (it holds {list(src.arrays)})", fix="translate a pairs or external store", field="sdss")
+    name, xa = meta["model"], meta["input"].get("array", "sdss")
+    if xa not in src:
+        fix = ("translate a pairs or external store" if xa == "sdss" else
+               "a flux model translates calibrated images: simulate with flux (not --no-flux), or use an RGB model")
+        raise StoreValidationError(src.path, f"has no {xa!r} images (it holds {list(src.arrays)})", fix=fix, field=xa)
     want = tuple(meta["input"]["image_shape"])
     if src.image_shape != want:
         raise StoreValidationError(src.path, f"holds {'x'.join(map(str, src.image_shape))} images; the model was trained on {'x'.join(map(str, want))}",
@@ -89,7 +150,8 @@ def translate(
     if int(batch_size) < 1: raise InputError(f"batch_size must be positive, got {batch_size}")
     out = resolve_path(output) if output is not None else default_output(src.path, name)
     attrs = dict(model=name, model_id=meta["id"], preset=meta["preset"], input=str(src.path), input_hash=store_hash(src))
-    w = create_store(out, n=src.n, arrays=(name,), image_size=src.image_shape[:2], channels=src.image_shape[2],
+    arrays, units = output_arrays(meta)
+    w = create_store(out, n=src.n, arrays=arrays, image_size=src.image_shape[:2], channels=src.image_shape[2], units=units,
                      chunk_size=src.chunk_size, kind="reconstruction", attrs=attrs, overwrite=overwrite,
                      provenance=dict(model_path=meta["path"], trained_on=meta["data"], keras_backend=_backend()))
     with w:
@@ -98,7 +160,7 @@ def translate(
         else:
             bar = progress(total=sum(w.spec.chunk_slice(i).stop - w.spec.chunk_slice(i).start for i in pending),
                            desc=f"{name} {src.path.name}", unit="image")
-            for i in pending: bar.update(translate_chunk(net, name, src, w, i, int(batch_size)))
+            for i in pending: bar.update(translate_chunk(net, name, src, w, i, int(batch_size), meta))
             bar.close()
         w.finalize()
     rec = open_store(out)
@@ -115,9 +177,11 @@ def translate_chunk(
     writer, # the output store's `StoreWriter` (a worker's, `worker=True`, on a cluster)
     i:int, # chunk index (input and output stores share their chunks)
     batch_size:int=16, # images per forward pass
+    meta:dict|None=None, # the model's metadata: a flux model or ensemble (`space` flux) translates its calibrated input
 ) -> int:
     "Translate chunk `i` of `src` and write it with its catalogue rows (column `nonfinite`: input not finite, output NaN); the number of images."
     from survey2survey.train import predict
+    if meta is not None and meta.get("space") == "flux": return translate_flux_chunk(net, meta, src, writer, i, batch_size)
     rows = writer.spec.chunk_slice(i)
     x = src.array("sdss")[rows]
     bad = ~np.isfinite(x).all(axis=(1, 2, 3))
@@ -125,4 +189,55 @@ def translate_chunk(
     y = predict(net, np.where(bad[:, None, None, None], np.float32(0), x), batch_size) if not bad.all() else np.empty_like(x)
     y[bad] = np.nan
     writer.write_chunk(i, src.catalogue.iloc[rows].assign(**{NONFINITE: bad}), **{name: y})
+    return len(x)
+
+# %% ../nbs/21_translate.ipynb #c3bf3b92
+def des_display() -> Display:
+    "The simulation's DES RGB recipe (`scene.SimConfig.des_display`): how a flux model's output becomes a picture."
+    from survey2survey.scene import SimConfig
+    return SimConfig.des_display
+
+def output_arrays(
+    meta:dict, # a model's metadata (`model_info`)
+) -> tuple[tuple, dict]:
+    "The arrays of a model's reconstruction store and their units: the picture `<model>`; a flux model adds `<model>_flux`, an ensemble `<model>_sigma`."
+    name = meta["model"]
+    if meta.get("space") != "flux": return (name,), {}
+    from survey2survey.render import FLUX_UNIT
+    arrays = (name, f"{name}_flux") + ((f"{name}_sigma",) if "ensemble" in meta else ())
+    return arrays, {a: FLUX_UNIT for a in arrays[1:]}
+
+def flux_picture(
+    flux:np.ndarray, # (n, H, W, 3) g, r, i, nanomaggies/arcsec²
+    display:Display|None=None, # the RGB recipe (default `des_display()`)
+) -> np.ndarray:
+    "The RGB pictures of calibrated images (`surveys.lupton_rgb`), float32 in [0, 1]; NaN where a band is not finite."
+    display = display or des_display()
+    return np.stack([lupton_rgb(np.moveaxis(f, -1, 0), display) for f in flux]).astype(np.float32)
+
+def translate_flux_chunk(
+    net, # the network, or the ensemble's list of networks
+    meta:dict, # the model's metadata: its scalings
+    src:Store, # the input store (with the model's input array, `sdss_flux`)
+    writer, # the output store's `StoreWriter`
+    i:int, # chunk index
+    batch_size:int=16, # images per forward pass
+) -> int:
+    "`translate_chunk` for a flux model: `<model>_flux` in nanomaggies/arcsec² (an ensemble's mean), `<model>_sigma` (an ensemble's σ) and the picture `<model>`."
+    from survey2survey.flux import FluxScaling, ensemble_predict
+    from survey2survey.train import predict
+    name, rows = meta["model"], writer.spec.chunk_slice(i)
+    x = src.array(meta["input"]["array"])[rows]
+    bad = ~np.isfinite(x).all(axis=(1, 2, 3))
+    x = np.where(bad[:, None, None, None], np.float32(0), x)
+    sc_in, sc_out = (FluxScaling.from_json(meta[k]["scaling"]) for k in ("input", "output"))
+    nets = list(net) if isinstance(net, (list, tuple)) else [net]
+    out = {}
+    if len(nets) > 1:
+        p = ensemble_predict([functools.partial(predict, n, batch_size=batch_size) for n in nets], x, sc_out, sc_in, batch_size=len(x))
+        flux, out[f"{name}_sigma"] = p.mean, p.sigma
+    else: flux = sc_out.inverse(predict(nets[0], sc_in.forward(x, clip=True), batch_size))
+    out[f"{name}_flux"], out[name] = flux, flux_picture(flux)
+    for a in out.values(): a[bad] = np.nan
+    writer.write_chunk(i, src.catalogue.iloc[rows].assign(**{NONFINITE: bad}), **out)
     return len(x)
