@@ -8,6 +8,7 @@ Docs: https://survey2survey.github.io/survey2survey/images.html.md"""
 from __future__ import annotations
 
 import datetime
+import functools
 import gzip
 import os
 import time
@@ -24,9 +25,9 @@ from .translate import load_model
 
 # %% auto #0
 __all__ = ['log', 'RASTER_SUFFIXES', 'FITS_SUFFIXES', 'MAX_SIDE', 'MIN_SIDE', 'MODEL_PIXSCALE_ARCSEC', 'SCALE_RTOL', 'CSV_NAME',
-           'COLUMNS', 'BadImage', 'sniff', 'read_picture', 'Translator', 'fits_celestial_wcs', 'fits_pixel_scale',
-           'resample_picture', 'model_shape', 'fits_header', 'write_outputs', 'is_image_name', 'find_inputs',
-           'output_stems', 'check_output', 'read_table', 'translate_images']
+           'COLUMNS', 'BadImage', 'sniff', 'read_picture', 'Translator', 'FluxTranslator', 'fits_celestial_wcs',
+           'fits_pixel_scale', 'resample_picture', 'model_shape', 'fits_header', 'write_outputs', 'write_flux_outputs',
+           'is_image_name', 'find_inputs', 'output_stems', 'check_output', 'read_table', 'translate_images']
 
 # %% ../nbs/22_images.ipynb #fedea79b
 log = get_logger("images")
@@ -202,6 +203,28 @@ class Translator:
         y = predict(self.network(h + t + b, w + l + r), np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), mode="reflect"), batch_size)
         return y[:, t:t + h, l:l + w]
 
+# %% ../nbs/22_images.ipynb #4503931a
+class FluxTranslator:
+    "A flux model (or ensemble: `load_model` gives a list of networks) applied to calibrated g, r, i images of any one size."
+    def __init__(self, net, meta:dict):
+        from survey2survey.flux import FluxScaling
+        self.members = [Translator(n, meta) for n in (net if isinstance(net, (list, tuple)) else [net])]
+        self.meta = meta
+        self.scaling_in, self.scaling_out = (FluxScaling.from_json(meta[k]["scaling"]) for k in ("input", "output"))
+
+    def check(self, h:int, w:int): self.members[0].check(h, w)
+
+    def __call__(self,
+                 x:np.ndarray, # (n, H, W, 3) g, r, i, nanomaggies/arcsec²
+                 batch_size:int=16, # images per forward pass
+                ) -> tuple:
+        "`(flux, sigma)`, (n, H, W, 3) float32 in nanomaggies/arcsec²: the output (an ensemble's mean) and an ensemble's σ (`None` for one model)."
+        from survey2survey.flux import ensemble_predict
+        if len(self.members) == 1:
+            return self.scaling_out.inverse(self.members[0](self.scaling_in.forward(x, clip=True), batch_size)), None
+        p = ensemble_predict([functools.partial(m, batch_size=batch_size) for m in self.members], x, self.scaling_out, self.scaling_in, batch_size=len(x))
+        return p.mean, p.sigma
+
 # %% ../nbs/22_images.ipynb #18a021e2
 MODEL_PIXSCALE_ARCSEC = PIXEL_SCALE_ARCSEC   # arcsec per pixel of the pictures the models take: the stored grid, the SDSS cutouts' (0.396, paper §2)
 SCALE_RTOL = 1e-3   # relative: scales closer than this to the model's are not resampled
@@ -237,11 +260,12 @@ def _wcs_pixel_scale(w) -> float|None:
 def resample_picture(
     x:np.ndarray, # (H, W, 3) picture, values per pixel as surface brightness
     shape:tuple, # (height, width) wanted
+    clip:bool=True, # clip to [0, 1] (a picture); `False` for calibrated images (surface brightness, any sign)
 ) -> np.ndarray:
-    "`x` resampled onto `shape` pixels covering the same sky: bilinear, anti-aliased when shrinking; float32 in [0, 1]."
+    "`x` resampled onto `shape` pixels covering the same sky: bilinear, anti-aliased when shrinking; float32 (in [0, 1] if `clip`)."
     from skimage.transform import resize
     y = resize(x, (*shape, x.shape[-1]), order=1, mode="reflect", anti_aliasing=shape[0] < x.shape[0] or shape[1] < x.shape[1])
-    return np.clip(y, 0, 1).astype(np.float32)
+    return (np.clip(y, 0, 1) if clip else y).astype(np.float32)
 
 def model_shape(
     shape:tuple, # (height, width) of a picture
@@ -300,6 +324,32 @@ def write_outputs(
     png, fit = f"{stem}.png", f"{stem}.fits"
     with atomic_write(out/png) as f: Image.fromarray(np.round(np.clip(y, 0, 1) * 255).astype(np.uint8)).save(f, format="PNG")
     with atomic_write(out/fit) as f: fits.PrimaryHDU(np.ascontiguousarray(np.moveaxis(y[::-1], -1, 0), np.float32), header).writeto(f)
+    return png, fit
+
+# %% ../nbs/22_images.ipynb #48de8516
+def write_flux_outputs(
+    y:np.ndarray, # (H, W, 3) g, r, i output, nanomaggies/arcsec², row 0 at the top
+    sigma:np.ndarray|None, # its σ (an ensemble's), or `None`
+    out:Path, # the output folder
+    stem:str, # the output files' name without suffix
+    header:"fits.Header", # provenance (`fits_header` without WCS)
+    wcs, # the input's celestial WCS: the output lies on its grid
+    tr:FluxTranslator, # the translator (for the flags' noise level)
+) -> tuple[str, str]:
+    "Write `<stem>.fits` (`flux.write_flux_fits`: FLUX, and SIGMA and FLAGS for an ensemble) and `<stem>.png` (its DES-like picture); their names."
+    from PIL import Image
+    from survey2survey.flux import FLAG_HALLUCINATION, EnsemblePrediction, hallucination_flags, write_flux_fits
+    from survey2survey.translate import flux_picture
+    png, fit = f"{stem}.png", f"{stem}.fits"
+    flags = None
+    if sigma is not None:
+        K = len(tr.members)
+        pred = EnsemblePrediction(y[None], sigma[None], sigma[None]/np.sqrt(1 + 1/K))
+        flags = (hallucination_flags(pred, tr.scaling_out.softening)[0]*FLAG_HALLUCINATION).astype(np.uint8)
+    skip = {"MODEL", "S2SVER", "DATE", "INPUT", "COMMENT", "PLANE1", "PLANE2", "PLANE3"}   # written by `write_flux_fits`, or for pictures only
+    cards = {k: (header[k], header.comments[k]) for k in header if k not in skip}
+    write_flux_fits(out/fit, y, wcs, header["MODELNAM"], header["INPUT"], sigma=sigma, flags=flags, date=header["DATE"], cards=cards)
+    with atomic_write(out/png) as f: Image.fromarray(np.round(np.nan_to_num(flux_picture(y[None])[0])*255).astype(np.uint8)).save(f, format="PNG")
     return png, fit
 
 # %% ../nbs/22_images.ipynb #32330b09
@@ -409,7 +459,9 @@ def translate_images(
     check_output(out, files, inputs)
     out.mkdir(parents=True, exist_ok=True)
     for t in out.glob(".*.tmp"): t.unlink()   # left by a killed write (`atomic_write`)
-    rows, tr = _previous(out), Translator(net, meta)
+    flux = meta.get("space") == "flux"   # calibrated g, r, i FITS in and out (`FluxTranslator`), not pictures
+    from survey2survey.flux import read_flux_fits   # (here: `flux` imports this module)
+    rows, tr = _previous(out), (FluxTranslator if flux else Translator)(net, meta)
     stems = _stems(files, rows)
     timing, counts, pending = dict(read=0.0, network=0.0, write=0.0), dict(done=0, skipped=0, failed=0), {}
     bar = progress(total=len(files), desc=f"{meta['model']} images", unit="image")
@@ -420,13 +472,16 @@ def translate_images(
         batch = pending.pop(size)
         t0 = time.perf_counter()
         y = tr(np.stack([x for _, _, x, _, _ in batch]), int(batch_size))
+        y, sigma = y if flux else (y, None)
         share = (time.perf_counter() - t0) / len(batch)
         timing["network"] += share * len(batch)
         date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        for (p, h, x, t_read, (shape, scale, wcs)), yi in zip(batch, y):
+        for k, ((p, h, x, t_read, (shape, scale, wcs)), yi) in enumerate(zip(batch, y)):
             t0 = time.perf_counter()
-            if shape != x.shape[:2]: yi = resample_picture(yi, shape)
-            png, fit = write_outputs(yi, out, stems[p], fits_header(meta, name, p, h, date, scale, wcs))
+            si = None if sigma is None else sigma[k]
+            if shape != x.shape[:2]: yi, si = (None if a is None else resample_picture(a, shape, clip=not flux) for a in (yi, si))
+            header = fits_header(meta, name, p, h, date, scale, None if flux else wcs)
+            png, fit = write_flux_outputs(yi, si, out, stems[p], header, wcs, tr) if flux else write_outputs(yi, out, stems[p], header)
             t_write = time.perf_counter() - t0
             timing["write"] += t_write
             rows[str(p)] = row(p, h, status="ok", png=png, fits=fit, height=shape[0], width=shape[1],
@@ -444,9 +499,12 @@ def translate_images(
         if not overwrite and _done(rows.get(str(p)), meta["id"], h, out, scale):
             counts["skipped"] += 1; bar.update(); continue
         try:
-            x = read_picture(p)
+            if flux:   # the flux file's own WCS (from the HDU that holds the bands) places the output and gives the scale
+                fi = read_flux_fits(p)
+                x, wcs, scale = fi.flux, fi.wcs, pixel_scale or _wcs_pixel_scale(fi.wcs) or MODEL_PIXSCALE_ARCSEC
+            else: x = read_picture(p)
             shape = x.shape[:2]
-            if abs(scale/MODEL_PIXSCALE_ARCSEC - 1) > SCALE_RTOL: x = resample_picture(x, model_shape(shape, scale))
+            if abs(scale/MODEL_PIXSCALE_ARCSEC - 1) > SCALE_RTOL: x = resample_picture(x, model_shape(shape, scale), clip=not flux)
             tr.check(*x.shape[:2])
         except BadImage as e:
             log.warning(f"{p}: {e}")

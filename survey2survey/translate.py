@@ -26,7 +26,8 @@ from .surveys import Display, lupton_rgb
 
 # %% auto #0
 __all__ = ['log', 'ENSEMBLE', 'model_info', 'load_model', 'ensemble_info', 'check_members', 'make_ensemble', 'default_output',
-           'translate', 'translate_chunk', 'des_display', 'output_arrays', 'flux_picture', 'translate_flux_chunk']
+           'translate', 'translate_chunk', 'des_display', 'output_arrays', 'flux_picture', 'translate_flux_chunk',
+           'export_fits']
 
 # %% ../nbs/21_translate.ipynb #afb75657
 log = get_logger("translate")
@@ -150,6 +151,7 @@ def translate(
     if int(batch_size) < 1: raise InputError(f"batch_size must be positive, got {batch_size}")
     out = resolve_path(output) if output is not None else default_output(src.path, name)
     attrs = dict(model=name, model_id=meta["id"], preset=meta["preset"], input=str(src.path), input_hash=store_hash(src))
+    if meta.get("space") == "flux": attrs.update(space="flux", model_name=meta.get("name", Path(meta["path"]).name), members=meta.get("ensemble", {}).get("K", 1), output_scaling=meta["output"]["scaling"])
     arrays, units = output_arrays(meta)
     w = create_store(out, n=src.n, arrays=arrays, image_size=src.image_shape[:2], channels=src.image_shape[2], units=units,
                      chunk_size=src.chunk_size, kind="reconstruction", attrs=attrs, overwrite=overwrite,
@@ -241,3 +243,46 @@ def translate_flux_chunk(
     for a in out.values(): a[bad] = np.nan
     writer.write_chunk(i, src.catalogue.iloc[rows].assign(**{NONFINITE: bad}), **out)
     return len(x)
+
+# %% ../nbs/21_translate.ipynb #46bc918a
+def export_fits(
+    rec, # a flux model's reconstruction store (name under the data root, or path)
+    out, # the folder for the FITS files (created)
+    rows=None, # the rows to write (default all)
+    threshold:float=3.0, # flag a pixel as a possible hallucination where the members disagree beyond this (`flux.hallucination_flags`)
+    overwrite:bool=False, # rewrite files that exist (default: skip them: a rerun resumes)
+) -> list[Path]:
+    """One FITS file per translated galaxy, `<out>/<row>.fits`: FLUX (g, r, i in nanomaggies/arcsec²), and for an ensemble SIGMA and
+    FLAGS, each with the galaxy's WCS and the provenance; the paths written or found. Rows whose input was not finite are skipped."""
+    from survey2survey.flux import FLAG_HALLUCINATION, EnsemblePrediction, FluxScaling, hallucination_flags, write_flux_fits
+    from survey2survey.store import image_wcs
+    rec = open_store(resolve_path(rec))
+    name = rec.attrs.get("model")
+    if rec.attrs.get("space") != "flux" or f"{name}_flux" not in rec:
+        raise StoreValidationError(rec.path, f"is not a flux model's reconstruction store (it holds {list(rec.arrays)})",
+                                   fix="translate with a flux model (trained with --space flux) first", field=f"{name}_flux")
+    out = Path(out).expanduser().absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    rows = rec.indices() if rows is None else np.asarray(rows)
+    K, has_sigma = int(rec.attrs.get("members", 1)), f"{name}_sigma" in rec
+    noise = np.array(FluxScaling.from_json(rec.attrs["output_scaling"]).softening)   # k × the training targets' sky σ
+    cat, paths, skipped = rec.catalogue, [], 0
+    for rs, flux in rec.iter_chunks(f"{name}_flux", rows, desc=f"FITS {rec.path.name}"):
+        sigma = rec.read(f"{name}_sigma", rs) if has_sigma else None
+        for j, r in enumerate(rs):
+            p = out/f"{r:06d}.fits"
+            if p.exists() and not overwrite: paths.append(p); continue
+            if bool(cat[NONFINITE].iloc[r]) if NONFINITE in cat else not np.isfinite(flux[j]).all(): skipped += 1; continue
+            row = cat.iloc[r]
+            flags = None
+            if has_sigma:
+                pred = EnsemblePrediction(flux[j][None], sigma[j][None], sigma[j][None]/np.sqrt(1 + 1/K))
+                flags = (hallucination_flags(pred, noise, threshold)[0]*FLAG_HALLUCINATION).astype(np.uint8)
+            cards = dict(MODELID=(rec.attrs["model_id"], "hash of the model's weights"), NMEMBERS=(K, "ensemble members"),
+                         OBJID=(str(row.get("id", r)), "catalogue id"), INROW=(int(r), "row in the input store"))
+            paths.append(write_flux_fits(p, flux[j], image_wcs(row, flux.shape[1:3], flipud=True), rec.attrs.get("model_name", name),
+                                         f"{rec.attrs['input']} row {r}",
+                                         sigma=None if sigma is None else sigma[j], flags=flags, cards=cards))
+    if skipped: log.warning(f"{out}: {skipped} rows not written: their input had NaN/inf pixels")
+    log.info(f"{out}: {len(paths)} FITS files of {rec.path}")
+    return paths
