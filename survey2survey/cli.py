@@ -245,8 +245,9 @@ def _add_train(sub):
                        description="Train a model on the `pairs` store of a dataset. Checkpoints after every epoch and every few "
                                    "minutes: rerun the same command to resume a killed run.")
     q.add_argument("model", choices=("cae", "cyclegan"))
-    q.add_argument("--preset", choices=("smoke", "quick", "paper", "efficient"), default="quick",
-                   help="training settings (default: quick; efficient: the CPU recipe, random crops of the paper simulation)")
+    q.add_argument("--preset", choices=("smoke", "quick", "paper", "efficient", "flux"), default="quick",
+                   help="training settings (default: quick; efficient: the CPU recipe, random crops of the paper simulation; "
+                        "flux (CAE): an ensemble member in calibrated g, r, i)")
     q.add_argument("--data", metavar="DATASET", help="dataset name under the data root, or path (default: sim-<preset>-seed0; "
                                                      "sim-paper-seed0 for efficient)")
     q.add_argument("--out", metavar="DIR", help="run folder (default: <data root>/models/<model>-<preset>-seed<N>)")
@@ -272,10 +273,12 @@ def _cmd_translate(args, out=None):
     keras_backend()
     from pathlib import Path
     from survey2survey.core import InputError
-    from survey2survey.translate import load_model, model_info, translate
+    from survey2survey.translate import export_fits, load_model, model_info, translate
     out = out or sys.stdout
     if args.input and _image_inputs(args.input): return _translate_files(args, out)
     if args.pixel_scale: raise InputError("--pixel-scale is for image files: stores hold pictures at the model's scale")
+    if args.fits and model_info(args.model).get("space") != "flux":
+        raise InputError(f"--fits writes calibrated g, r, i: {args.model} is an RGB model (its outputs are pictures, kept in the store)")
     # on a cluster the workers load the network: this process reads its metadata only (and never imports Keras)
     model = load_model(args.model) if not args.scheduler else (None, model_info(args.model))
     inputs = args.input
@@ -293,6 +296,9 @@ def _cmd_translate(args, out=None):
                 s = translate_dask(client, model[1]["path"], name, **kw)
             print(f"{s.path}: {s.n} {model[1]['model']} reconstructions", file=out)
             _print_peaks(client, out)
+            if args.fits:
+                paths = export_fits(s, Path(args.fits).expanduser()/s.path.name)
+                print(f"{Path(args.fits).expanduser()/s.path.name}: {len(paths)} FITS files (FLUX" + (", SIGMA, FLAGS" if f"{s.attrs['model']}_sigma" in s else "") + ")", file=out)
     return 0
 
 def _image_inputs(inputs:list[str]) -> bool:
@@ -311,6 +317,7 @@ def _translate_files(args, out):
     from survey2survey.core import InputError
     from survey2survey.images import CSV_NAME, translate_images
     if args.scheduler: raise InputError("--scheduler runs on stores; image files are translated in this process")
+    if args.fits: raise InputError("--fits is for stores: image files get their FITS files in the --output folder")
     if not args.output: raise InputError("image files need --output FOLDER: where their PNG and FITS files and translations.csv go")
     t = translate_images(args.model, args.input, args.output, batch_size=args.batch_size, overwrite=args.overwrite,
                          pixel_scale=args.pixel_scale)
@@ -369,6 +376,8 @@ def _add_translate(sub):
     q.add_argument("--output", metavar="PATH", help="for a store: the reconstruction store (default: <dataset>/<model>-<store>); "
                                                    "for image files: the output folder (required; never one holding an input)")
     q.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default: 16)")
+    q.add_argument("--fits", metavar="FOLDER", help="flux models, stores: also write one FITS file per galaxy (FLUX, and SIGMA and FLAGS "
+                   "for an ensemble, with its WCS) into FOLDER/<output store>/ (image files always get FITS)")
     q.add_argument("--pixel-scale", type=float, metavar="ARCSEC",
                    help="image files: their pixel size in arcsec, resampled to the model's 0.396\"/pix before translating and back "
                         "after, so outputs are on the input's grid (default: a FITS file's WCS, else 0.396: no resampling)")

@@ -87,7 +87,7 @@ def write_toy_dataset(
 # %% ../nbs/20_train.ipynb #791e0f5b
 MODELS = ("cae", "cyclegan")
 SPACES = {"rgb": ("sdss", "des"), "flux": ("sdss_flux", "des_flux")}   # the arrays each space trains on: input, target
-PRESET_NAMES = ("smoke", "quick", "paper", "efficient")
+PRESET_NAMES = ("smoke", "quick", "paper", "efficient", "flux")
 PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 @dataclass(frozen=True)
@@ -123,6 +123,9 @@ PRESETS = {
         "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, optimizer=dict(learning_rate=1.0)),
         "paper": dict(epochs=100, batch_size=32, patience=10, image_size=150, optimizer=dict(learning_rate=1.0)),
         "efficient": dict(epochs=30, batch_size=16, crop=64, augment=True, limit_val=128, optimizer=dict(learning_rate=1.0)),
+        # calibrated g, r, i: a CAE a quarter the paper's width (a cheap ensemble member), Adam (see "Flux space" below)
+        "flux": dict(epochs=20, batch_size=16, crop=64, augment=True, limit_val=128, space="flux", architecture=dict(filters=(64, 32, 16, 16, 32, 64)),
+                     optimizer=dict(algorithm="adam", learning_rate=1e-3, epsilon=1e-7)),
     },
     "cyclegan": {
         "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, architecture=dict(depth=3, filters=8)),
@@ -148,6 +151,7 @@ def make_config(
     names = {f.name for f in fields(TrainConfig)}
     bad = sorted(set(overrides) - names)
     if bad: raise InputError(f"unknown training option(s) {bad}; known: {sorted(names - {'model', 'preset'})}")
+    if preset not in PRESETS[model]: raise InputError(f"the {model} has no {preset!r} preset; its presets: {tuple(PRESETS[model])}")
     d = dict(PRESETS[model][preset], model=model, preset=preset)
     for k, v in overrides.items():
         if v is None: continue
@@ -186,7 +190,7 @@ def check_crop(
                          f"(no padding inside a crop, and a bottleneck of 2x2 or more: instance norm of a 1x1 map is a constant), got {crop}")
 
 # %% ../nbs/20_train.ipynb #3be96688
-DATA_PRESET = dict(efficient="paper")   # the simulation each training preset trains on, where it has another name
+DATA_PRESET = dict(efficient="paper", flux="paper")   # the simulation each training preset trains on, where it has another name
 
 def find_pairs(
     data=None, # dataset name under the data root, or a path (to the dataset or to its `pairs` store)
@@ -432,8 +436,9 @@ def mean_abs_error(model:keras.Model, ds:PairDataset) -> float:
 
 # %% ../nbs/20_train.ipynb #9ed25bd7
 def default_out(cfg:TrainConfig) -> Path:
-    "`<data root>/models/<model>-<preset>-seed<N>` (`<model>-<preset>-flux-seed<N>` in flux space)."
-    return data_root()/"models"/f"{cfg.model}-{cfg.preset}{'-flux' if cfg.space == 'flux' else ''}-seed{cfg.seed}"
+    "`<data root>/models/<model>-<preset>-seed<N>` (`<model>-<preset>-flux-seed<N>` for another preset trained in flux space)."
+    flux = "-flux" if cfg.space == "flux" and cfg.preset != "flux" else ""
+    return data_root()/"models"/f"{cfg.model}-{cfg.preset}{flux}-seed{cfg.seed}"
 
 def _prepare_out(out:Path, run:dict, overwrite:bool) -> dict|None:
     "Create or check the run folder; the previous run.json if this run resumes one."
