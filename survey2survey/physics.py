@@ -7,6 +7,7 @@ Docs: https://survey2survey.github.io/survey2survey/physics.html.md"""
 # %% ../nbs/32_physics.ipynb #e56e8429
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,10 +22,11 @@ log = get_logger("physics")
 __all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_POINT_NMGY', 'DETECT_THRESHOLD_BETA',
            'DETECT_SMOOTH_PIX', 'DETECT_NPIXELS', 'MEASURED', 'CALIBRATED', 'PA_MIN_ELLIPTICITY', 'OUTLIER', 'UNITS',
            'LABELS', 'REMOVED_AT', 'NEIGHBOUR_APERTURE_PIX', 'NEIGHBOUR_ANNULUS_PIX', 'NEIGHBOUR_MIN_BETA_FLUX',
-           'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise', 'measure_one', 'measure',
-           'truth_table', 'neighbour_table', 'fit_calibration', 'calibrate', 'residuals', 'nmad', 'preservation_table',
-           'closer_table', 'plot_residuals', 'artifact_excess', 'artifact_removal', 'neighbour_fluxes',
-           'neighbour_summary', 'artifact_summary', 'dataset_calibration', 'physics_report', 'save_report']
+           'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise', 'measure_one',
+           'measure_flux_one', 'measure', 'measure_flux', 'truth_table', 'neighbour_table', 'fit_calibration',
+           'calibrate', 'residuals', 'nmad', 'preservation_table', 'closer_table', 'plot_residuals', 'artifact_excess',
+           'artifact_removal', 'neighbour_fluxes', 'neighbour_summary', 'artifact_summary', 'dataset_calibration',
+           'physics_report', 'save_report']
 
 # %% ../nbs/32_physics.ipynb #88c0b0d4
 PIXSCALE_ARCSEC = SDSS.pixel_scale_arcsec # every stored picture is on the SDSS grid (DES is resampled onto it)
@@ -113,14 +115,31 @@ def measure_one(
     deblend:bool=True, # split the target's segment from touching neighbours (photutils `deblend_sources`)
 ) -> dict:
     "Photometry, size and shape of the central galaxy of one picture (see the column list above)."
-    from photutils.segmentation import SourceCatalog
     b = np.asarray(image, np.float64).mean(-1)
+    return _measure(b, lambda: linearise(image, display), threshold, deblend)
+
+def measure_flux_one(
+    flux:np.ndarray, # (H, W, 3) calibrated g, r, i, nanomaggies/arcsec² (e.g. a store's `sdss_flux`, a flux model's output)
+    display:Display|None=None, # the recipe whose β picture the galaxy is detected on (default: the DES display), unquantised
+    threshold:float=DETECT_THRESHOLD_BETA, # detection threshold on the smoothed β
+    deblend:bool=True, # split the target's segment from touching neighbours
+) -> dict:
+    "`measure_one` of calibrated images: the same detection (on their β picture), the photometry on the bands themselves — nothing to calibrate."
+    from survey2survey.surveys import lupton_rgb
+    d = display or des_display()
+    flux = np.asarray(flux, np.float64)
+    b = lupton_rgb(np.moveaxis(flux, -1, 0), dataclasses.replace(d, bits=None)).mean(-1)
+    return _measure(b, lambda: ((flux*np.asarray(d.band_scales)).mean(-1), flux), threshold, deblend)
+
+def _measure(b:np.ndarray, linear, threshold:float, deblend:bool) -> dict:
+    "Detect on the β picture `b`; measure on `linear()`: (intensity, g r i bands), nanomaggies/arcsec²."
+    from photutils.segmentation import SourceCatalog
     out = dict(detected=False, x_pix=np.nan, y_pix=np.nan, beta_flux=np.nan, **{k: np.nan for k in MEASURED},
                hlr_arcsec=np.nan, flux_beta_nmgy=np.nan, **{f"flux_{band}_nmgy": np.nan for band in BANDS})
     seg, label, sm = _segment(b, threshold, DETECT_SMOOTH_PIX, DETECT_NPIXELS, deblend)
     if not label: return out
     from photutils.aperture import aperture_photometry
-    intensity, bands = linearise(image, display)
+    intensity, bands = linear()
     cat = SourceCatalog(intensity, seg, convolved_data=sm).select_label(label)
     x, y = float(cat.x_centroid), float(cat.y_centroid)
     ap, other = cat.kron_aperture, (seg.data != 0) & (seg.data != label)
@@ -144,6 +163,15 @@ def measure(
 ) -> pd.DataFrame:
     "`measure_one` for each picture of a batch: one row per picture."
     return pd.DataFrame([measure_one(im, display, **kwargs) for im in np.asarray(images)])
+
+def measure_flux(
+    fluxes:np.ndarray, # (N, H, W, 3) calibrated g, r, i, nanomaggies/arcsec²
+    display:Display|None=None, # the recipe of the detection picture (default: the DES display)
+    **kwargs, # `threshold`, `deblend` of `measure_flux_one`
+) -> pd.DataFrame:
+    "`measure_flux_one` for each image of a batch: one row per image (not detected: an image with NaN pixels)."
+    return pd.DataFrame([measure_flux_one(f, display, **kwargs) if np.isfinite(f).all() else measure_one(np.zeros((1, 1, 3)))
+                         for f in np.asarray(fluxes)])
 
 # %% ../nbs/32_physics.ipynb #4ce48d88
 def _composite_q(row) -> float:
@@ -438,6 +466,7 @@ def physics_report(
     deblend:bool=True, # deblend the target from touching neighbours
     calibration:pd.DataFrame|None=None, # a `fit_calibration` table to use instead (e.g. for a dataset without training pairs)
     figures:bool=True, # draw the figure of each quantity
+    flux_models=(), # flux models' reconstruction sets (`<dataset>/<name>-pairs`, arrays `<model>_flux` and the picture `<model>`): measured on their calibrated output, with the stores' `sdss_flux` and `des_flux` as sets `sdss-flux` and `des-flux`
 ) -> dict:
     "Truth-based evaluation of a simulated dataset: preservation and closer-than tables, artifact and neighbour rates, one figure per quantity."
     from survey2survey.store import open_store
@@ -454,7 +483,18 @@ def physics_report(
         images[m] = open_store(p).read(m, rows)
     truth = truth_table(src, rows)
     measured = {s: calibrate(measure(x, deblend=deblend), calibration) for s, x in images.items()}
-    out = dict(dataset=str(folder), split=split, sets=list(images), calibration=calibration, truth=truth, measured=measured,
+    if flux_models:   # calibrated images are measured as they are: no calibration line
+        if "sdss_flux" not in src: raise InputError(f"{src.path} has no calibrated images (sdss_flux): flux models cannot be judged on it")
+        for a in ("sdss_flux", "des_flux"):
+            if a in src: measured[a.replace("_", "-")] = measure_flux(src.read(a, rows), deblend=deblend)
+        for m in flux_models:
+            p = folder/f"{m}-{name}"
+            if not (p/"manifest.json").exists(): log.warning(f"{folder}: no {m}-{name} store; {m} is left out"); continue
+            rec = open_store(p)
+            model = rec.attrs.get("model")
+            if f"{model}_flux" not in rec: raise InputError(f"{p} is not a flux model's reconstruction store (no {model}_flux)")
+            measured[m], images[m] = measure_flux(rec.read(f"{model}_flux", rows), deblend=deblend), rec.read(model, rows)
+    out = dict(dataset=str(folder), split=split, sets=list(measured), calibration=calibration, truth=truth, measured=measured,
                preservation=preservation_table(measured, truth),
                figures={q: _closed(plot_residuals(measured, truth, q)[0]) for q in MEASURED} if figures else {})
     if "des" not in images: return out
@@ -462,7 +502,7 @@ def physics_report(
     nb = neighbour_table(src, rows)
     nb["row"] = np.searchsorted(rows, nb["row"].to_numpy())
     nfl = neighbour_fluxes(images, nb)
-    return {**out, "closer": closer_table(measured, truth, models), "artifacts": artifact_summary(removal), "artifact_rows": removal,
+    return {**out, "closer": closer_table(measured, truth, (*models, *flux_models)), "artifacts": artifact_summary(removal), "artifact_rows": removal,
             "neighbours": neighbour_summary(nfl, list(images)), "neighbour_rows": nfl}
 
 def _closed(fig):

@@ -123,7 +123,7 @@ def _backend() -> str:
     return sys.modules["keras"].backend.backend() if "keras" in sys.modules else keras_backend()
 
 def default_output(input_path:Path, model_name:str) -> Path:
-    "`<dataset>/<model>-<store>`: the reconstruction store beside its input."
+    "`<dataset>/<model>-<store>`: the reconstruction store beside its input (`model` is `cae-flux` for a flux CAE)."
     return input_path.parent/f"{model_name}-{input_path.name}"
 
 def translate(
@@ -149,7 +149,7 @@ def translate(
         raise StoreValidationError(src.path, f"holds {'x'.join(map(str, src.image_shape))} images; the model was trained on {'x'.join(map(str, want))}",
                                    fix="translate a store with the model's image size, or train a model on this one", field="sdss")
     if int(batch_size) < 1: raise InputError(f"batch_size must be positive, got {batch_size}")
-    out = resolve_path(output) if output is not None else default_output(src.path, name)
+    out = resolve_path(output) if output is not None else default_output(src.path, f"{name}-flux" if meta.get("space") == "flux" else name)
     attrs = dict(model=name, model_id=meta["id"], preset=meta["preset"], input=str(src.path), input_hash=store_hash(src))
     if meta.get("space") == "flux": attrs.update(space="flux", model_name=meta.get("name", Path(meta["path"]).name), members=meta.get("ensemble", {}).get("K", 1), output_scaling=meta["output"]["scaling"])
     arrays, units = output_arrays(meta)
