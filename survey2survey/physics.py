@@ -26,7 +26,7 @@ __all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_P
            'measure_flux_one', 'measure', 'measure_flux', 'truth_table', 'neighbour_table', 'fit_calibration',
            'calibrate', 'residuals', 'nmad', 'preservation_table', 'closer_table', 'plot_residuals', 'artifact_excess',
            'artifact_removal', 'neighbour_fluxes', 'neighbour_summary', 'artifact_summary', 'dataset_calibration',
-           'physics_report', 'save_report']
+           'physics_report', 'save_report', 'ensemble_calibration']
 
 # %% ../nbs/32_physics.ipynb #88c0b0d4
 PIXSCALE_ARCSEC = SDSS.pixel_scale_arcsec # every stored picture is on the SDSS grid (DES is resampled onto it)
@@ -531,3 +531,49 @@ def save_report(
         for ext in ("png", "pdf"):
             fig.savefig(out/f"physics_{q}.{ext}", dpi=120); paths.append(out/f"physics_{q}.{ext}")
     return paths
+
+# %% ../nbs/32_physics.ipynb #5d217da0
+def ensemble_calibration(
+    dataset, # dataset folder (or name under the data root) with `pairs` and the ensemble's reconstruction `<flux_model>-pairs`
+    flux_model:str="cae-flux", # the reconstruction set (`translate`'s default name for a flux CAE: `cae-flux`)
+    split:str="val", # the galaxies judged
+    radius_hlr:float=2.0, # the aperture: this many true half-light radii around the true centre (at least 3 pixels)
+    threshold:float=3.0, # of the hallucination flags (`flux.hallucination_flags`)
+    limit:int|None=None, # judge only the first `limit` galaxies of the split
+) -> dict:
+    "Coverage of the ensemble's σ against DES inside the galaxies' apertures (all bands and per band), and where its hallucination flags land."
+    from survey2survey.flux import EnsemblePrediction, coverage, hallucination_flags
+    from survey2survey.render import artifact_mask
+    from survey2survey.store import NONFINITE, open_store
+    folder = resolve_path(dataset)
+    src, rec = open_store(folder/"pairs"), open_store(folder/f"{flux_model}-pairs")
+    m = rec.attrs.get("model")
+    if f"{m}_sigma" not in rec: raise InputError(f"{rec.path} holds no σ ({m}_sigma): it was not made by an ensemble")
+    rows = src.indices(split)[:limit]
+    ok = ~rec.catalogue[NONFINITE].to_numpy()[rows] if NONFINITE in rec.catalogue else np.ones(len(rows), bool)
+    rows = rows[ok]
+    truth, cat = truth_table(src, rows), src.catalogue.iloc[rows]
+    des, mean, sig = src.read("des_flux", rows), rec.read(f"{m}_flux", rows), rec.read(f"{m}_sigma", rows)
+    noise = cat[[f"des_sigma_{b}" for b in BANDS]].to_numpy(float)
+    total = np.sqrt(sig.astype(np.float64)**2 + noise[:, None, None, :]**2)
+    yy, xx = np.mgrid[:OUTPUT_SIZE, :OUTPUT_SIZE]
+    rad = np.maximum(radius_hlr*truth["hlr_arcsec"].to_numpy()/PIXSCALE_ARCSEC, 3.0)
+    aperture = (xx - truth["x_pix"].to_numpy()[:, None, None])**2 + (yy - truth["y_pix"].to_numpy()[:, None, None])**2 <= rad[:, None, None]**2
+    cov = dict(all=coverage(des, mean, total, aperture))
+    for k, b in enumerate(BANDS): cov[b] = coverage(des[..., k], mean[..., k], total[..., k], aperture)
+    K = int(rec.attrs.get("members", 2))
+    noise_flag = np.array(rec.attrs["output_scaling"]["softening"])
+    flags = hallucination_flags(EnsemblePrediction(mean, sig, sig/np.sqrt(1 + 1/K)), noise_flag, threshold).any(-1)
+    art = np.stack([artifact_mask(r, "sdss") for _, r in cat.iterrows()])
+    nb = neighbour_table(src, rows, margin_pix=0.0)
+    near = np.zeros_like(aperture)
+    at = {r: i for i, r in enumerate(rows)}
+    for _, n in nb.iterrows():
+        i = at[int(n["row"])]
+        near[i] |= (xx - n["x_pix"])**2 + (yy - n["y_pix"])**2 <= 9.0
+    regions = dict(artifact=art, neighbour=near & ~art, aperture=aperture & ~art & ~near, elsewhere=~(art | near | aperture))
+    n_flag = int(flags.sum())
+    where = pd.DataFrame([dict(region=k, flagged_share=float((flags & v).sum()/n_flag) if n_flag else np.nan, area_share=float(v.mean()),
+                               flag_rate=float(flags[v].mean()) if v.any() else np.nan) for k, v in regions.items()])
+    table = pd.DataFrame([dict(band=k, n=c.n, within_1sigma=c.within_1sigma, within_2sigma=c.within_2sigma) for k, c in cov.items()])
+    return dict(coverage=cov, table=table, flags=where, n_galaxies=len(rows), members=K, flagged_pixels=n_flag)

@@ -35,18 +35,21 @@ from .render import FLUX_UNIT
 from .store import Store, create_store, open_store, store_hash
 
 # %% auto #0
-__all__ = ['log', 'MODELS', 'SPACES', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'RESUMABLE', 'DATA_PRESET', 'CHECKPOINT', 'STATE',
-           'RUN', 'META', 'FINAL', 'SCALING', 'RECIPE_CURVES_NOTE', 'write_toy_dataset', 'TrainConfig', 'make_config',
-           'check_crop', 'find_pairs', 'check_training_store', 'distribution_scope', 'dtype_policy', 'preview_grid',
-           'plot_history', 'monitor_key', 'read_state', 'read_history', 'Checkpointer', 'predict', 'mean_abs_error',
-           'default_out', 'run_lock', 'full_size', 'translator', 'train', 'run_scalings', 'training_sessions',
-           'run_curve', 'speed_ratio', 'plot_training_curves']
+__all__ = ['log', 'TOY_FLUX', 'TOY_SKY', 'MODELS', 'SPACES', 'PRESET_NAMES', 'PRECISIONS', 'PRESETS', 'RESUMABLE', 'DATA_PRESET',
+           'CHECKPOINT', 'STATE', 'RUN', 'META', 'FINAL', 'SCALING', 'RECIPE_CURVES_NOTE', 'write_toy_dataset',
+           'TrainConfig', 'make_config', 'check_crop', 'find_pairs', 'check_training_store', 'distribution_scope',
+           'dtype_policy', 'preview_grid', 'plot_history', 'monitor_key', 'read_state', 'read_history', 'Checkpointer',
+           'predict', 'mean_abs_error', 'default_out', 'run_lock', 'full_size', 'translator', 'train', 'run_scalings',
+           'training_sessions', 'run_curve', 'speed_ratio', 'plot_training_curves']
 
 # %% ../nbs/20_train.ipynb #bf1a9410
 log = get_logger("train")
 
 # %% ../nbs/20_train.ipynb #e7a6dc99
-def _toy_chunk(seed:int, size:int, n_train:int, split_of, i:int, rows:slice, des:bool=True):
+TOY_FLUX = 10.0   # nanomaggies/arcsec² per picture level in a toy dataset's calibrated images (picture − its sky level, × this)
+TOY_SKY = dict(sdss=(0.04, 0.03), des=(0.05, 0.01))   # the toy pictures' sky level and noise, per survey
+
+def _toy_chunk(seed:int, size:int, n_train:int, split_of, i:int, rows:slice, des:bool=True, calibrated:bool=False):
     "Chunk `i` of a toy store: images of rows `rows`, each from its own generator."
     yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
     sdss, deep, ids = [], [], np.arange(rows.start, rows.stop)
@@ -56,11 +59,15 @@ def _toy_chunk(seed:int, size:int, n_train:int, split_of, i:int, rows:slice, des
         cx, cy = rng.normal(0, 0.03*size, 2)
         colour = rng.uniform(0.7, 1.0, 3)
         def blob(r): return np.exp(-(((xx - cx)/r)**2 + ((yy - cy)/(q*r))**2)/2)[..., None] * colour
-        deep.append(np.clip(flux*blob(r0) + rng.normal(0.05, 0.01, (size, size, 3)), 0, 1))
-        sdss.append(np.clip(0.45*flux*blob(1.4*r0) + rng.normal(0.04, 0.03, (size, size, 3)), 0, 1))
+        deep.append(np.clip(flux*blob(r0) + rng.normal(*TOY_SKY["des"], (size, size, 3)), 0, 1))
+        sdss.append(np.clip(0.45*flux*blob(1.4*r0) + rng.normal(*TOY_SKY["sdss"], (size, size, 3)), 0, 1))
     cat = pd.DataFrame(dict(id=ids, ra=10 + ids*1e-3, dec=0.0, split=[split_of(j) for j in ids]))
     images = dict(sdss=np.float32(sdss))
     if des: images["des"] = np.float32(deep)
+    if calibrated:   # calibrated images: the pictures above their sky, with the σ columns a flux scaling reads
+        for sv in ("sdss", "des") if des else ("sdss",):
+            images[f"{sv}_flux"] = np.float32(TOY_FLUX*(images[sv] - TOY_SKY[sv][0]))
+            cat = cat.assign(**{f"{sv}_sigma_{b}": TOY_FLUX*TOY_SKY[sv][1] for b in "gri"})
     return images, cat
 
 def write_toy_dataset(
@@ -71,17 +78,20 @@ def write_toy_dataset(
     image_size:int=24, # image side in pixels
     seed:int=0,
     chunk_size:int=8,
+    flux:bool=False, # also write calibrated images (`sdss_flux`, `des_flux`: the pictures above their sky, × `TOY_FLUX`) with σ columns
 ) -> Path:
     "Write a toy dataset (not a simulation: Gaussian blobs) for examples, tests and benchmarks."
+    from survey2survey.render import FLUX_UNIT
     path = Path(path)
     split_of = lambda j: "train" if j < n_train else "val"
+    extra = lambda arrays: dict(arrays=arrays + tuple(f"{a}_flux" for a in arrays), units={f"{a}_flux": FLUX_UNIT for a in arrays}) if flux else dict(arrays=arrays)
     w = create_store(path/"pairs", n=n_train + n_val, image_size=image_size, chunk_size=chunk_size,
-                     attrs=dict(kind="toy", seed=seed))
-    w.fill(functools.partial(_toy_chunk, seed, image_size, n_train, split_of)); w.close()
+                     attrs=dict(kind="toy", seed=seed), **extra(("sdss", "des")))
+    w.fill(functools.partial(_toy_chunk, seed, image_size, n_train, split_of, calibrated=flux)); w.close()
     if n_external:
-        w = create_store(path/"external", n=n_external, arrays=("sdss",), image_size=image_size, chunk_size=chunk_size,
-                         attrs=dict(kind="toy", seed=seed))
-        w.fill(functools.partial(_toy_chunk, seed, image_size, n_train, lambda j: "external", des=False)); w.close()
+        w = create_store(path/"external", n=n_external, image_size=image_size, chunk_size=chunk_size,
+                         attrs=dict(kind="toy", seed=seed), **extra(("sdss",)))
+        w.fill(functools.partial(_toy_chunk, seed, image_size, n_train, lambda j: "external", des=False, calibrated=flux)); w.close()
     return path
 
 # %% ../nbs/20_train.ipynb #791e0f5b
@@ -124,7 +134,7 @@ PRESETS = {
         "paper": dict(epochs=100, batch_size=32, patience=10, image_size=150, optimizer=dict(learning_rate=1.0)),
         "efficient": dict(epochs=30, batch_size=16, crop=64, augment=True, limit_val=128, optimizer=dict(learning_rate=1.0)),
         # calibrated g, r, i: a CAE a quarter the paper's width (a cheap ensemble member), Adam (see "Flux space" below)
-        "flux": dict(epochs=20, batch_size=16, crop=64, augment=True, limit_val=128, space="flux", architecture=dict(filters=(64, 32, 16, 16, 32, 64)),
+        "flux": dict(epochs=7, batch_size=16, crop=64, augment=True, limit_val=128, space="flux", architecture=dict(filters=(64, 32, 16, 16, 32, 64)),
                      optimizer=dict(algorithm="adam", learning_rate=1e-3, epsilon=1e-7)),
     },
     "cyclegan": {
