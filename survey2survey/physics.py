@@ -466,7 +466,7 @@ def physics_report(
     deblend:bool=True, # deblend the target from touching neighbours
     calibration:pd.DataFrame|None=None, # a `fit_calibration` table to use instead (e.g. for a dataset without training pairs)
     figures:bool=True, # draw the figure of each quantity
-    flux_models=(), # flux models' reconstruction sets (`<dataset>/<name>-pairs`, arrays `<model>_flux` and the picture `<model>`): measured on their calibrated output, with the stores' `sdss_flux` and `des_flux` as sets `sdss-flux` and `des-flux`
+    flux_models=(), # flux models' reconstruction sets (`<dataset>/<name>-pairs`, arrays `<name>_nmgy` and the picture `<name>`, e.g. `cae_flux`): measured on their calibrated output, with the stores' `sdss_flux` and `des_flux` as sets `sdss-flux` and `des-flux`
 ) -> dict:
     "Truth-based evaluation of a simulated dataset: preservation and closer-than tables, artifact and neighbour rates, one figure per quantity."
     from survey2survey.store import open_store
@@ -492,8 +492,8 @@ def physics_report(
             if not (p/"manifest.json").exists(): log.warning(f"{folder}: no {m}-{name} store; {m} is left out"); continue
             rec = open_store(p)
             model = rec.attrs.get("model")
-            if f"{model}_flux" not in rec: raise InputError(f"{p} is not a flux model's reconstruction store (no {model}_flux)")
-            measured[m], images[m] = measure_flux(rec.read(f"{model}_flux", rows), deblend=deblend), rec.read(model, rows)
+            if f"{model}_nmgy" not in rec: raise InputError(f"{p} is not a flux model's reconstruction store (no {model}_nmgy)")
+            measured[m], images[m] = measure_flux(rec.read(f"{model}_nmgy", rows), deblend=deblend), rec.read(model, rows)
     out = dict(dataset=str(folder), split=split, sets=list(measured), calibration=calibration, truth=truth, measured=measured,
                preservation=preservation_table(measured, truth),
                figures={q: _closed(plot_residuals(measured, truth, q)[0]) for q in MEASURED} if figures else {})
@@ -535,7 +535,7 @@ def save_report(
 # %% ../nbs/32_physics.ipynb #5d217da0
 def ensemble_calibration(
     dataset, # dataset folder (or name under the data root) with `pairs` and the ensemble's reconstruction `<flux_model>-pairs`
-    flux_model:str="cae-flux", # the reconstruction set (`translate`'s default name for a flux CAE: `cae-flux`)
+    flux_model:str="cae_flux", # the reconstruction set (`translate.set_name` of a flux CAE: `cae_flux`)
     split:str="val", # the galaxies judged
     radius_hlr:float=2.0, # the aperture: this many true half-light radii around the true centre (at least 3 pixels)
     threshold:float=3.0, # of the hallucination flags (`flux.hallucination_flags`)
@@ -553,7 +553,7 @@ def ensemble_calibration(
     ok = ~rec.catalogue[NONFINITE].to_numpy()[rows] if NONFINITE in rec.catalogue else np.ones(len(rows), bool)
     rows = rows[ok]
     truth, cat = truth_table(src, rows), src.catalogue.iloc[rows]
-    des, mean, sig = src.read("des_flux", rows), rec.read(f"{m}_flux", rows), rec.read(f"{m}_sigma", rows)
+    des, mean, sig = src.read("des_flux", rows), rec.read(f"{m}_nmgy", rows), rec.read(f"{m}_sigma", rows)
     noise = cat[[f"des_sigma_{b}" for b in BANDS]].to_numpy(float)
     total = np.sqrt(sig.astype(np.float64)**2 + noise[:, None, None, :]**2)
     yy, xx = np.mgrid[:OUTPUT_SIZE, :OUTPUT_SIZE]

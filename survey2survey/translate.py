@@ -26,8 +26,8 @@ from .surveys import Display, lupton_rgb
 
 # %% auto #0
 __all__ = ['log', 'ENSEMBLE', 'model_info', 'load_model', 'ensemble_info', 'check_members', 'make_ensemble', 'default_output',
-           'translate', 'translate_chunk', 'des_display', 'output_arrays', 'flux_picture', 'translate_flux_chunk',
-           'export_fits']
+           'translate', 'translate_chunk', 'des_display', 'set_name', 'output_arrays', 'flux_picture',
+           'translate_flux_chunk', 'export_fits']
 
 # %% ../nbs/21_translate.ipynb #afb75657
 log = get_logger("translate")
@@ -123,7 +123,7 @@ def _backend() -> str:
     return sys.modules["keras"].backend.backend() if "keras" in sys.modules else keras_backend()
 
 def default_output(input_path:Path, model_name:str) -> Path:
-    "`<dataset>/<model>-<store>`: the reconstruction store beside its input (`model` is `cae-flux` for a flux CAE)."
+    "`<dataset>/<model>-<store>`: the reconstruction store beside its input (`model` is `cae_flux` for a flux CAE: `set_name`)."
     return input_path.parent/f"{model_name}-{input_path.name}"
 
 def translate(
@@ -149,7 +149,8 @@ def translate(
         raise StoreValidationError(src.path, f"holds {'x'.join(map(str, src.image_shape))} images; the model was trained on {'x'.join(map(str, want))}",
                                    fix="translate a store with the model's image size, or train a model on this one", field="sdss")
     if int(batch_size) < 1: raise InputError(f"batch_size must be positive, got {batch_size}")
-    out = resolve_path(output) if output is not None else default_output(src.path, f"{name}-flux" if meta.get("space") == "flux" else name)
+    name = set_name(meta)
+    out = resolve_path(output) if output is not None else default_output(src.path, name)
     attrs = dict(model=name, model_id=meta["id"], preset=meta["preset"], input=str(src.path), input_hash=store_hash(src))
     if meta.get("space") == "flux": attrs.update(space="flux", model_name=meta.get("name", Path(meta["path"]).name), members=meta.get("ensemble", {}).get("K", 1), output_scaling=meta["output"]["scaling"])
     arrays, units = output_arrays(meta)
@@ -199,14 +200,20 @@ def des_display() -> Display:
     from survey2survey.scene import SimConfig
     return SimConfig.des_display
 
+def set_name(
+    meta:dict, # a model's metadata (`model_info`)
+) -> str:
+    "The model's image set in reconstruction stores, evaluations and figures: `cae` or `cyclegan`; `cae_flux` for a flux CAE."
+    return f"{meta['model']}_flux" if meta.get("space") == "flux" else meta["model"]
+
 def output_arrays(
     meta:dict, # a model's metadata (`model_info`)
 ) -> tuple[tuple, dict]:
-    "The arrays of a model's reconstruction store and their units: the picture `<model>`; a flux model adds `<model>_flux`, an ensemble `<model>_sigma`."
-    name = meta["model"]
+    "The arrays of a model's reconstruction store and their units: the picture `<set>` (`set_name`); a flux model adds `<set>_nmgy`, an ensemble `<set>_sigma`."
+    name = set_name(meta)
     if meta.get("space") != "flux": return (name,), {}
     from survey2survey.render import FLUX_UNIT
-    arrays = (name, f"{name}_flux") + ((f"{name}_sigma",) if "ensemble" in meta else ())
+    arrays = (name, f"{name}_nmgy") + ((f"{name}_sigma",) if "ensemble" in meta else ())
     return arrays, {a: FLUX_UNIT for a in arrays[1:]}
 
 def flux_picture(
@@ -225,10 +232,10 @@ def translate_flux_chunk(
     i:int, # chunk index
     batch_size:int=16, # images per forward pass
 ) -> int:
-    "`translate_chunk` for a flux model: `<model>_flux` in nanomaggies/arcsec² (an ensemble's mean), `<model>_sigma` (an ensemble's σ) and the picture `<model>`."
+    "`translate_chunk` for a flux model: `<set>_nmgy` in nanomaggies/arcsec² (an ensemble's mean), `<set>_sigma` (an ensemble's σ) and the picture `<set>`."
     from survey2survey.flux import FluxScaling, ensemble_predict
     from survey2survey.train import predict
-    name, rows = meta["model"], writer.spec.chunk_slice(i)
+    name, rows = set_name(meta), writer.spec.chunk_slice(i)
     x = src.array(meta["input"]["array"])[rows]
     bad = ~np.isfinite(x).all(axis=(1, 2, 3))
     x = np.where(bad[:, None, None, None], np.float32(0), x)
@@ -239,14 +246,14 @@ def translate_flux_chunk(
         p = ensemble_predict([functools.partial(predict, n, batch_size=batch_size) for n in nets], x, sc_out, sc_in, batch_size=len(x))
         flux, out[f"{name}_sigma"] = p.mean, p.sigma
     else: flux = sc_out.inverse(predict(nets[0], sc_in.forward(x, clip=True), batch_size))
-    out[f"{name}_flux"], out[name] = flux, flux_picture(flux)
+    out[f"{name}_nmgy"], out[name] = flux, flux_picture(flux)
     for a in out.values(): a[bad] = np.nan
     writer.write_chunk(i, src.catalogue.iloc[rows].assign(**{NONFINITE: bad}), **out)
     return len(x)
 
 # %% ../nbs/21_translate.ipynb #46bc918a
 def export_fits(
-    rec, # a flux model's reconstruction store (name under the data root, or path)
+    rec, # a flux model's reconstruction store (a `Store`, a name under the data root, or a path)
     out, # the folder for the FITS files (created)
     rows=None, # the rows to write (default all)
     threshold:float=3.0, # flag a pixel as a possible hallucination where the members disagree beyond this (`flux.hallucination_flags`)
@@ -256,18 +263,18 @@ def export_fits(
     FLAGS, each with the galaxy's WCS and the provenance; the paths written or found. Rows whose input was not finite are skipped."""
     from survey2survey.flux import FLAG_HALLUCINATION, EnsemblePrediction, FluxScaling, hallucination_flags, write_flux_fits
     from survey2survey.store import image_wcs
-    rec = open_store(resolve_path(rec))
+    rec = rec if isinstance(rec, Store) else open_store(resolve_path(rec))
     name = rec.attrs.get("model")
-    if rec.attrs.get("space") != "flux" or f"{name}_flux" not in rec:
+    if rec.attrs.get("space") != "flux" or f"{name}_nmgy" not in rec:
         raise StoreValidationError(rec.path, f"is not a flux model's reconstruction store (it holds {list(rec.arrays)})",
-                                   fix="translate with a flux model (trained with --space flux) first", field=f"{name}_flux")
+                                   fix="translate with a flux model (trained with --space flux) first", field=f"{name}_nmgy")
     out = Path(out).expanduser().absolute()
     out.mkdir(parents=True, exist_ok=True)
     rows = rec.indices() if rows is None else np.asarray(rows)
     K, has_sigma = int(rec.attrs.get("members", 1)), f"{name}_sigma" in rec
     noise = np.array(FluxScaling.from_json(rec.attrs["output_scaling"]).softening)   # k × the training targets' sky σ
     cat, paths, skipped = rec.catalogue, [], 0
-    for rs, flux in rec.iter_chunks(f"{name}_flux", rows, desc=f"FITS {rec.path.name}"):
+    for rs, flux in rec.iter_chunks(f"{name}_nmgy", rows, desc=f"FITS {rec.path.name}"):
         sigma = rec.read(f"{name}_sigma", rs) if has_sigma else None
         for j, r in enumerate(rs):
             p = out/f"{r:06d}.fits"
