@@ -23,9 +23,10 @@ from .core import MODEL_FILE, MODEL_META, InputError, data_root, file_hash, get_
 
 # %% auto #0
 __all__ = ['log', 'SHIPPED_DIR', 'WEIGHTS_FILE', 'CARD_MD', 'CARD_JSON', 'BUDGET_MB', 'TOLERANCE', 'TRAINING_DATA',
-           'TRAINING_SEED', 'SHIPPED', 'DEFAULT', 'LIMITATION', 'shipped_root', 'shipped_folder', 'is_shipped',
-           'shipped_info', 'retrain_commands', 'build_network', 'weight_arrays', 'set_weights', 'to_16bit',
-           'load_shipped', 'check_images', 'this_machine', 'card_markdown', 'flatten', 'export_model', 'shipped_models']
+           'TRAINING_SEED', 'SHIPPED', 'ENSEMBLES', 'DEFAULT', 'LIMITATION', 'shipped_root', 'shipped_folder',
+           'is_shipped', 'shipped_info', 'retrain_commands', 'build_network', 'weight_arrays', 'set_weights',
+           'to_16bit', 'load_shipped', 'check_images', 'this_machine', 'card_markdown', 'flatten', 'export_model',
+           'shipped_models']
 
 # %% ../nbs/12_shipped.ipynb #75b3d43d
 log = get_logger("shipped")
@@ -41,7 +42,12 @@ SHIPPED = {   # name -> model, recipe (`survey2survey.train` preset) and trainin
                        about="the paper's CAE (Table 1, 200,899 parameters), efficient recipe"),
     "cyclegan-sim-v1": dict(model="cyclegan", preset="efficient", data=TRAINING_DATA,
                             about="the CycleGAN's generator G (SDSS→DES): U-Net of depth 5, 32 filters, 4.2 M parameters"),
+    **{f"cae-flux-sim-v1-m{k}": dict(model="cae", preset="flux", data=f"{TRAINING_DATA}-ext0",
+                                     about=f"member {k} (seed {k}) of the flux ensemble `cae-flux-sim-v1`: a quarter-width CAE (52,000 parameters) "
+                                           "from calibrated SDSS g, r, i to DES-like g, r, i, nanomaggies/arcsec², through asinh scalings")
+       for k in range(4)},
 }
+ENSEMBLES = {"cae-flux-sim-v1": [f"cae-flux-sim-v1-m{k}" for k in range(4)]}   # shipped ensembles (`translate.make_ensemble`) and their members
 DEFAULT = {"cae": "cae-sim-v2", "cyclegan": "cyclegan-sim-v1"}   # the shipped model `reproduce` evaluates for each model
 LIMITATION = ("Trained on simulated SDSS/DES pairs (survey2survey.simulate), not on real ones: real galaxies, PSFs, noise and "
               "artifacts differ from the simulation's, and no real pair has checked these weights.")
@@ -94,9 +100,10 @@ def retrain_commands(
     options:str="", # training options beyond the preset's, e.g. `--epochs 12`
 ) -> list[str]:
     "The shell commands that make the training data (if simulated) and retrain the model."
-    m = re.fullmatch(r"sim-(\w+)-seed(\d+)", dataset)
+    m = re.fullmatch(r"sim-(\w+)-seed(\d+)(?:-ext(\d+))?", dataset)
     sim = sim or (dict(preset=m[1], seed=int(m[2])) if m else None)
-    cmds = [f"survey2survey simulate --preset {sim['preset']} --seed {sim['seed']}"] if sim else []
+    ext = f" --n-external {m[3]}" if m and m[3] is not None else ""
+    cmds = [f"survey2survey simulate --preset {sim['preset']} --seed {sim['seed']}{ext}"] if sim else []
     return cmds + [f"survey2survey train {model} --preset {preset} --data {dataset}{' ' + options if options else ''}"]
 
 # %% ../nbs/12_shipped.ipynb #aa5b8b94
