@@ -481,6 +481,10 @@ def _cmd_models(args, out=None):
                  size=f"{r['size_mb']:.1f} MB" if r["present"] else "missing", trained_on=r["trained_on"],
                  mssim=f"{r['mssim']:.3f}" if isinstance(r["mssim"], (int, float)) else "") for r in shipped]
     _print_table(rows, ["name", "model", "parameters", "size", "trained_on", "mssim"], out)
+    from survey2survey.shipped import ENSEMBLES
+    for name, members in ENSEMBLES.items():
+        ok = (shipped_root()/name/"ensemble.json").exists()
+        print(f"shipped ensemble {name}: {len(members)} members ({', '.join(members)})" + ("" if ok else ": missing"), file=out)
     print(f"training runs ({data_root()/'models'}): {len(runs)}", file=out)
     if runs: _print_table(runs, ["name", "status", "epochs", "data"], out)
     return 0
