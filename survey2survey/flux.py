@@ -26,7 +26,7 @@ from .surveys import BANDS
 # %% auto #0
 __all__ = ['FLAG_HALLUCINATION', 'FluxScaling', 'store_scaling', 'write_flux_fits', 'BadFluxFile', 'FluxImage',
            'flux_unit_factor', 'read_flux_fits', 'EnsemblePrediction', 'ensemble_predict', 'Coverage', 'coverage',
-           'plot_reliability', 'hallucination_flags']
+           'plot_reliability', 'hallucination_flags', 'sigma_flags', 'flux_predict']
 
 # %% ../nbs/13_flux.ipynb #caa69d03
 from .render import FLUX_UNIT   # BUNIT of the flux images written here (the stores' unit); astropy reads it as nmgy / arcsec2
@@ -459,3 +459,28 @@ def hallucination_flags(
     mean, spread = (np.asarray(a, np.float64) for a in (pred.mean, pred.spread))
     allowed = np.sqrt(_noise_planes(noise, mean.shape)**2 + (rel*mean)**2)
     return spread > threshold*allowed
+
+def sigma_flags(
+    mean:np.ndarray, # (..., H, W, bands) an ensemble's mean, nanomaggies/arcsec²
+    sigma:np.ndarray, # its σ as `ensemble_predict` gives it (spread × √(1 + 1/K), no noise term), same shape
+    K:int, # the ensemble's members
+    noise, # per-band σ of agreement (`hallucination_flags`)
+    threshold:float=3.0, # of `hallucination_flags`
+) -> np.ndarray:
+    "`hallucination_flags` of a stored translation, whose σ is kept but not its spread: the spread is σ/√(1 + 1/K)."
+    mean, sigma = np.asarray(mean), np.asarray(sigma)
+    pred = EnsemblePrediction(mean.reshape(-1, *mean.shape[-3:]), sigma.reshape(-1, *sigma.shape[-3:]), sigma.reshape(-1, *sigma.shape[-3:])/np.sqrt(1 + 1/K))
+    return hallucination_flags(pred, noise, threshold).reshape(mean.shape)
+
+def flux_predict(
+    models, # one or more members: callables from scaled (n, H, W, bands) float32 to the same
+    x:np.ndarray, # (N, H, W, bands) input flux, nanomaggies/arcsec²
+    scaling:FluxScaling, # the output scaling
+    input_scaling:FluxScaling, # the input scaling
+    batch_size:int=32, # images per call of a member
+) -> tuple:
+    "`(flux, sigma)` in nanomaggies/arcsec²: one model's output and `None`, or an ensemble's mean and σ (`ensemble_predict`)."
+    models = list(models)
+    if len(models) == 1: return scaling.inverse(np.asarray(models[0](input_scaling.forward(x, clip=True)), np.float32)), None
+    p = ensemble_predict(models, x, scaling, input_scaling, batch_size=batch_size)
+    return p.mean, p.sigma

@@ -219,11 +219,8 @@ class FluxTranslator:
                  batch_size:int=16, # images per forward pass
                 ) -> tuple:
         "`(flux, sigma)`, (n, H, W, 3) float32 in nanomaggies/arcsec²: the output (an ensemble's mean) and an ensemble's σ (`None` for one model)."
-        from survey2survey.flux import ensemble_predict
-        if len(self.members) == 1:
-            return self.scaling_out.inverse(self.members[0](self.scaling_in.forward(x, clip=True), batch_size)), None
-        p = ensemble_predict([functools.partial(m, batch_size=batch_size) for m in self.members], x, self.scaling_out, self.scaling_in, batch_size=len(x))
-        return p.mean, p.sigma
+        from survey2survey.flux import flux_predict
+        return flux_predict([functools.partial(m, batch_size=batch_size) for m in self.members], x, self.scaling_out, self.scaling_in, len(x))
 
 # %% ../nbs/22_images.ipynb #18a021e2
 MODEL_PIXSCALE_ARCSEC = PIXEL_SCALE_ARCSEC   # arcsec per pixel of the pictures the models take: the stored grid, the SDSS cutouts' (0.396, paper §2)
@@ -338,14 +335,10 @@ def write_flux_outputs(
 ) -> tuple[str, str]:
     "Write `<stem>.fits` (`flux.write_flux_fits`: FLUX, and SIGMA and FLAGS for an ensemble) and `<stem>.png` (its DES-like picture); their names."
     from PIL import Image
-    from survey2survey.flux import FLAG_HALLUCINATION, EnsemblePrediction, hallucination_flags, write_flux_fits
+    from survey2survey.flux import FLAG_HALLUCINATION, sigma_flags, write_flux_fits
     from survey2survey.translate import flux_picture
     png, fit = f"{stem}.png", f"{stem}.fits"
-    flags = None
-    if sigma is not None:
-        K = len(tr.members)
-        pred = EnsemblePrediction(y[None], sigma[None], sigma[None]/np.sqrt(1 + 1/K))
-        flags = (hallucination_flags(pred, tr.scaling_out.softening)[0]*FLAG_HALLUCINATION).astype(np.uint8)
+    flags = None if sigma is None else (sigma_flags(y, sigma, len(tr.members), tr.scaling_out.softening)*FLAG_HALLUCINATION).astype(np.uint8)
     skip = {"MODEL", "S2SVER", "DATE", "INPUT", "COMMENT", "PLANE1", "PLANE2", "PLANE3"}   # written by `write_flux_fits`, or for pictures only
     cards = {k: (header[k], header.comments[k]) for k in header if k not in skip}
     write_flux_fits(out/fit, y, wcs, header["MODELNAM"], header["INPUT"], sigma=sigma, flags=flags, date=header["DATE"], cards=cards)

@@ -542,7 +542,7 @@ def ensemble_calibration(
     limit:int|None=None, # judge only the first `limit` galaxies of the split
 ) -> dict:
     "Coverage of the ensemble's σ against DES inside the galaxies' apertures (all bands and per band), and where its hallucination flags land."
-    from survey2survey.flux import EnsemblePrediction, coverage, hallucination_flags
+    from survey2survey.flux import coverage, sigma_flags
     from survey2survey.render import artifact_mask
     from survey2survey.store import NONFINITE, open_store
     folder = resolve_path(dataset)
@@ -563,7 +563,7 @@ def ensemble_calibration(
     for k, b in enumerate(BANDS): cov[b] = coverage(des[..., k], mean[..., k], total[..., k], aperture)
     K = int(rec.attrs.get("members", 2))
     noise_flag = np.array(rec.attrs["output_scaling"]["softening"])
-    flags = hallucination_flags(EnsemblePrediction(mean, sig, sig/np.sqrt(1 + 1/K)), noise_flag, threshold).any(-1)
+    flags = sigma_flags(mean, sig, K, noise_flag, threshold).any(-1)
     art = np.stack([artifact_mask(r, "sdss") for _, r in cat.iterrows()])
     nb = neighbour_table(src, rows, margin_pix=0.0)
     near = np.zeros_like(aperture)

@@ -26,8 +26,8 @@ from .surveys import Display, lupton_rgb
 
 # %% auto #0
 __all__ = ['log', 'ENSEMBLE', 'model_info', 'load_model', 'ensemble_info', 'check_members', 'make_ensemble', 'default_output',
-           'translate', 'translate_chunk', 'des_display', 'set_name', 'output_arrays', 'flux_picture',
-           'translate_flux_chunk', 'export_fits']
+           'translate', 'translate_chunk', 'set_name', 'output_arrays', 'flux_picture', 'translate_flux_chunk',
+           'export_fits']
 
 # %% ../nbs/21_translate.ipynb #afb75657
 log = get_logger("translate")
@@ -139,7 +139,7 @@ def translate(
     elif map_chunks is not None: net, meta = None, model_info(model)   # loaded where the chunks run
     else: net, meta = load_model(model)
     src = open_store(resolve_path(store))
-    name, xa = meta["model"], meta["input"].get("array", "sdss")
+    xa = meta["input"].get("array", "sdss")
     if xa not in src:
         fix = ("translate a pairs or external store" if xa == "sdss" else
                "a flux model translates calibrated images: simulate with flux (not --no-flux), or use an RGB model")
@@ -195,11 +195,6 @@ def translate_chunk(
     return len(x)
 
 # %% ../nbs/21_translate.ipynb #c3bf3b92
-def des_display() -> Display:
-    "The simulation's DES RGB recipe (`scene.SimConfig.des_display`): how a flux model's output becomes a picture."
-    from survey2survey.scene import SimConfig
-    return SimConfig.des_display
-
 def set_name(
     meta:dict, # a model's metadata (`model_info`)
 ) -> str:
@@ -218,10 +213,12 @@ def output_arrays(
 
 def flux_picture(
     flux:np.ndarray, # (n, H, W, 3) g, r, i, nanomaggies/arcsec²
-    display:Display|None=None, # the RGB recipe (default `des_display()`)
+    display:Display|None=None, # the RGB recipe (default: the simulation's DES display, `scene.SimConfig.des_display`, as `physics.des_display`)
 ) -> np.ndarray:
     "The RGB pictures of calibrated images (`surveys.lupton_rgb`), float32 in [0, 1]; NaN where a band is not finite."
-    display = display or des_display()
+    if display is None:
+        from survey2survey.scene import SimConfig
+        display = SimConfig.des_display
     return np.stack([lupton_rgb(np.moveaxis(f, -1, 0), display) for f in flux]).astype(np.float32)
 
 def translate_flux_chunk(
@@ -233,7 +230,7 @@ def translate_flux_chunk(
     batch_size:int=16, # images per forward pass
 ) -> int:
     "`translate_chunk` for a flux model: `<set>_nmgy` in nanomaggies/arcsec² (an ensemble's mean), `<set>_sigma` (an ensemble's σ) and the picture `<set>`."
-    from survey2survey.flux import FluxScaling, ensemble_predict
+    from survey2survey.flux import FluxScaling, flux_predict
     from survey2survey.train import predict
     name, rows = set_name(meta), writer.spec.chunk_slice(i)
     x = src.array(meta["input"]["array"])[rows]
@@ -241,12 +238,8 @@ def translate_flux_chunk(
     x = np.where(bad[:, None, None, None], np.float32(0), x)
     sc_in, sc_out = (FluxScaling.from_json(meta[k]["scaling"]) for k in ("input", "output"))
     nets = list(net) if isinstance(net, (list, tuple)) else [net]
-    out = {}
-    if len(nets) > 1:
-        p = ensemble_predict([functools.partial(predict, n, batch_size=batch_size) for n in nets], x, sc_out, sc_in, batch_size=len(x))
-        flux, out[f"{name}_sigma"] = p.mean, p.sigma
-    else: flux = sc_out.inverse(predict(nets[0], sc_in.forward(x, clip=True), batch_size))
-    out[f"{name}_nmgy"], out[name] = flux, flux_picture(flux)
+    flux, sigma = flux_predict([functools.partial(predict, n, batch_size=batch_size) for n in nets], x, sc_out, sc_in, len(x))
+    out = {f"{name}_nmgy": flux, name: flux_picture(flux), **({} if sigma is None else {f"{name}_sigma": sigma})}
     for a in out.values(): a[bad] = np.nan
     writer.write_chunk(i, src.catalogue.iloc[rows].assign(**{NONFINITE: bad}), **out)
     return len(x)
@@ -261,7 +254,7 @@ def export_fits(
 ) -> list[Path]:
     """One FITS file per translated galaxy, `<out>/<row>.fits`: FLUX (g, r, i in nanomaggies/arcsec²), and for an ensemble SIGMA and
     FLAGS, each with the galaxy's WCS and the provenance; the paths written or found. Rows whose input was not finite are skipped."""
-    from survey2survey.flux import FLAG_HALLUCINATION, EnsemblePrediction, FluxScaling, hallucination_flags, write_flux_fits
+    from survey2survey.flux import FLAG_HALLUCINATION, FluxScaling, sigma_flags, write_flux_fits
     from survey2survey.store import image_wcs
     rec = rec if isinstance(rec, Store) else open_store(resolve_path(rec))
     name = rec.attrs.get("model")
@@ -281,10 +274,7 @@ def export_fits(
             if p.exists() and not overwrite: paths.append(p); continue
             if bool(cat[NONFINITE].iloc[r]) if NONFINITE in cat else not np.isfinite(flux[j]).all(): skipped += 1; continue
             row = cat.iloc[r]
-            flags = None
-            if has_sigma:
-                pred = EnsemblePrediction(flux[j][None], sigma[j][None], sigma[j][None]/np.sqrt(1 + 1/K))
-                flags = (hallucination_flags(pred, noise, threshold)[0]*FLAG_HALLUCINATION).astype(np.uint8)
+            flags = (sigma_flags(flux[j], sigma[j], K, noise, threshold)*FLAG_HALLUCINATION).astype(np.uint8) if has_sigma else None
             cards = dict(MODELID=(rec.attrs["model_id"], "hash of the model's weights"), NMEMBERS=(K, "ensemble members"),
                          OBJID=(str(row.get("id", r)), "catalogue id"), INROW=(int(r), "row in the input store"))
             paths.append(write_flux_fits(p, flux[j], image_wcs(row, flux.shape[1:3], flipud=True), rec.attrs.get("model_name", name),
