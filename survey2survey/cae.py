@@ -37,8 +37,9 @@ def build_cae(
     filters=CAE_FILTERS, # filters of the six hidden convolutions (Table 1)
     dtype=None, # Keras dtype policy, e.g. `"mixed_bfloat16"`; `None`: the global policy (float32)
     name:str="cae",
+    residual:bool=False, # the output is the input plus a correction (a linear last layer starting at zero: the untrained network is the identity); needs inputs and outputs on one scale (flux space with a shared scaling)
 ) -> keras.Model:
-    "The paper's CAE (Table 1): SDSS image in, DES-like image in [0, 1] out."
+    "The paper's CAE (Table 1): SDSS image in, DES-like image in [0, 1] out (or, `residual`, the SDSS image plus a learnt correction)."
     if image_size is not None and int(image_size) < 3:
         raise InputError(f"image_size must be at least 3 pixels, got {image_size}")
     inp = keras.Input((image_size, image_size, channels), name="sdss")
@@ -47,6 +48,10 @@ def build_cae(
     for i, f in enumerate(filters):
         stage, k = ("encoder", i + 1) if i < n_enc else ("decoder", i - n_enc + 1)
         x = keras.layers.Conv2D(f, 3, strides=1, padding="same", activation="relu", name=f"{stage}_{k}", dtype=dtype)(x)
+    if residual:
+        dx = keras.layers.Conv2D(channels, 3, strides=1, padding="same", name="reconstruction", dtype=_output_dtype(dtype),
+                                 kernel_initializer="zeros")(x)
+        return keras.Model(inp, keras.layers.Add(name="sdss_plus_correction", dtype=_output_dtype(dtype))([inp, dx]), name=name)
     out = keras.layers.Conv2D(channels, 3, strides=1, padding="same", activation="sigmoid",
                               name="reconstruction", dtype=_output_dtype(dtype))(x)
     return keras.Model(inp, out, name=name)

@@ -116,7 +116,8 @@ def build_network(
     from survey2survey.cyclegan import build_generator, tiled_generator
     a, size = meta.get("architecture") or {}, image_size or meta["input"]["image_shape"][0]
     name = (meta.get("network") or {}).get("name")
-    if meta["model"] == "cae": return build_cae(size, filters=tuple(a.get("filters", (128, 64, 32, 32, 64, 128))), name=name or "cae")
+    if meta["model"] == "cae": return build_cae(size, filters=tuple(a.get("filters", (128, 64, 32, 32, 64, 128))), name=name or "cae",
+                                             residual=bool(a.get("residual", False)))
     if meta["model"] == "cyclegan":
         f, n = a.get("filters", 64), meta.get("network") or {}
         if n.get("tile"):   # trained on crops: the generator runs on tiles of its crop size

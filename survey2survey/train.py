@@ -122,7 +122,7 @@ class TrainConfig:
     checkpoint_minutes:float|None=5.0 # also checkpoint within an epoch after this many minutes; `None` (or 0 in overrides): off
     checkpoint_steps:int|None=None # also checkpoint within an epoch every this many steps; `None` (or 0 in overrides): off
     space:str="rgb" # what the networks translate: `rgb`, the paper's pictures (`sdss` → `des`), or `flux`, calibrated g, r, i (`sdss_flux` → `des_flux`) through an asinh scaling (`scaling`)
-    scaling:dict=field(default_factory=dict) # options of `flux.store_scaling` for `space='flux'` (`k`: softening in sky σ, `headroom`)
+    scaling:dict=field(default_factory=dict) # options of `flux.store_scaling` for `space='flux'` (`k`: softening in sky σ, `headroom`), and `shared`: one scaling for input and target (`run_scalings`)
     stop_at_step:int|None=None # stop after this many training steps in all and keep the model as it is then (the schedule, e.g. the CycleGAN's decay, still counts `epochs`): a point of a longer run that a rerun repeats exactly
 
     def to_json(self) -> dict: return json.loads(json.dumps(asdict(self)))
@@ -171,7 +171,11 @@ def make_config(
         if int(getattr(cfg, k)) < 1: raise InputError(f"{k} must be at least 1, got {getattr(cfg, k)}")
     if cfg.space not in SPACES: raise InputError(f"unknown space {cfg.space!r}; use one of {tuple(SPACES)}")
     if cfg.scaling and cfg.space != "flux": raise InputError(f"scaling options {cfg.scaling} are for space='flux' only")
-    if set(cfg.scaling) - {"k", "headroom"}: raise InputError(f"unknown scaling option(s) {sorted(set(cfg.scaling) - {'k', 'headroom'})}; known: ['headroom', 'k']")
+    if set(cfg.scaling) - {"k", "headroom", "shared"}:
+        raise InputError(f"unknown scaling option(s) {sorted(set(cfg.scaling) - {'k', 'headroom', 'shared'})}; known: ['headroom', 'k', 'shared']")
+    if cfg.architecture.get("residual") and not (cfg.model == "cae" and cfg.space == "flux" and cfg.scaling.get("shared")):
+        raise InputError("a residual CAE adds its correction to the input, so input and target must be on one scale: "
+                         "use it with model='cae', space='flux' and scaling=dict(shared=True)")
     if cfg.precision not in PRECISIONS: raise InputError(f"unknown precision {cfg.precision!r}; use one of {tuple(PRECISIONS)}")
     if cfg.patience is not None and int(cfg.patience) < 0: raise InputError(f"patience must be positive (0 or None: off), got {cfg.patience}")
     if cfg.patience == 0: cfg = replace(cfg, patience=None)
@@ -643,14 +647,20 @@ def run_scalings(
     rows, # the training rows
     out:Path, # the run folder
 ) -> tuple|None:
-    "A flux run's `(input, target)` scalings (`flux.store_scaling` of its training images), made once and kept in `out/scaling.json`; `None` in RGB space."
+    """A flux run's `(input, target)` scalings (`flux.store_scaling` of its training images), made once and kept in `out/scaling.json`; `None` in RGB space.
+    With `scaling=dict(shared=True)` both are one scaling: the SDSS softening and the union of both surveys' ranges, so that equal flux is an equal network value."""
     if cfg.space != "flux": return None
     p = out/SCALING
     if p.exists():
         d = json.loads(p.read_text())
         return FluxScaling.from_json(d["input"]), FluxScaling.from_json(d["target"])
     log.info(f"{out}: flux scalings from {len(rows)} training images")
-    sc = tuple(store_scaling(store, a, rows, **cfg.scaling) for a in SPACES[cfg.space])
+    opts = {k: v for k, v in cfg.scaling.items() if k != "shared"}
+    sc = tuple(store_scaling(store, a, rows, **opts) for a in SPACES[cfg.space])
+    if cfg.scaling.get("shared"):
+        a, b = sc
+        one = FluxScaling(a.softening, np.minimum(a.f_lo, b.f_lo), np.maximum(a.f_hi, b.f_hi), a.bands)
+        sc = (one, one)
     with atomic_write(p, "w") as f: json.dump(dict(input=json.loads(sc[0].to_json()), target=json.loads(sc[1].to_json())), f, indent=1)
     return sc
 

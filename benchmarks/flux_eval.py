@@ -1,0 +1,66 @@
+"""The shipped flux ensemble against the simulation's truth, head to head with the shipped RGB models.
+
+    python benchmarks/flux_eval.py [--ensemble cae-flux-sim-v2] [--out benchmarks/flux_eval] [--train-data sim-paper-seed2026-ext0]
+
+What `32_physics` shows from `benchmarks/flux_eval/*.csv`, remade from scratch:
+
+1. the validation galaxies of the shipped models' simulation (`paper` preset, seed 2026) as a dataset of their own,
+   `flux-eval-seed2026-val` (a galaxy is a function of the seed, its split and its index, so these are exactly the
+   538 validation pairs of `sim-paper-seed2026`; no training rows: nothing here was seen in training);
+2. their SDSS images translated by the flux ensemble (set `cae_flux`: nanomaggies, σ, and the Lupton picture) and
+   by the shipped RGB CAE and CycleGAN (sets `cae`, `cyclegan`);
+3. the paper's metrics on the pictures (`evaluate`: Tables 2 and 3, quartiles), the truth-based physics of every set
+   (`physics_report`; the RGB pictures through the calibration line fitted on the first 200 DES training pictures
+   of `--train-data`), and the ensemble's coverage and flags (`ensemble_calibration`).
+
+Resumable: every step skips what a previous run finished. Writes the CSVs into `--out`.
+"""
+import argparse
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
+
+import pandas as pd   # noqa: E402
+
+from survey2survey.core import resolve_path   # noqa: E402
+from survey2survey.evaluate import delta_table, evaluate, paper_table, quartiles   # noqa: E402
+from survey2survey.physics import dataset_calibration, ensemble_calibration, physics_report   # noqa: E402
+from survey2survey.shipped import DEFAULT   # noqa: E402
+from survey2survey.simulate import simulate   # noqa: E402
+from survey2survey.translate import translate   # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ensemble", default="cae-flux-sim-v2", help="the flux model or ensemble (a shipped name or a folder)")
+    ap.add_argument("--rgb", nargs="*", default=[DEFAULT["cae"], DEFAULT["cyclegan"]], help="RGB models beside it (shipped names or run folders)")
+    ap.add_argument("--dataset", default="flux-eval-seed2026-val", help="the validation-only dataset (made if missing)")
+    ap.add_argument("--train-data", default="sim-paper-seed2026-ext0", help="the training dataset: its first 200 DES training pictures calibrate the RGB pictures")
+    ap.add_argument("--processes", type=int, default=None, help="simulation processes (default: all CPUs)")
+    ap.add_argument("--out", default=str(Path(__file__).parent/"flux_eval"), help="folder of the CSVs")
+    a = ap.parse_args()
+    ds = simulate("paper", seed=2026, out=a.dataset, n_train=0, n_external=0, processes=a.processes)
+    for m in (a.ensemble, *a.rgb): translate(m, ds/"pairs")
+    ev = evaluate(ds, splits=("val",), bootstrap=0)
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    deltas = delta_table(ev.pairs)
+    for n in (2, 3): paper_table(deltas, n).to_csv(out/f"table{n}.csv")
+    quartiles(ev.images, ev.pairs).to_csv(out/"quartiles.csv", index=False)
+    rep = physics_report(ds, models=("cae", "cyclegan"), flux_models=("cae_flux",), figures=False,
+                         calibration=dataset_calibration(resolve_path(a.train_data)/"pairs"))
+    for k in ("preservation", "closer", "artifacts", "neighbours"): rep[k].to_csv(out/f"{k}.csv", index=False)
+    cal = ensemble_calibration(ds, "cae_flux")
+    cal["table"].to_csv(out/"coverage.csv", index=False)
+    cal["flags"].to_csv(out/"flags.csv", index=False)
+    c = cal["coverage"]["all"]
+    pd.DataFrame(dict(nominal=c.nominal, observed=c.observed)).to_csv(out/"reliability.csv", index=False)
+    p = rep["preservation"]
+    print(p[p.set.isin(["sdss-flux", "des-flux", "cae_flux", "cae", "cyclegan"])].pivot(index="quantity", columns="set", values="bias").round(3).to_string())
+    print(cal["table"].round(3).to_string(index=False))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
