@@ -4,9 +4,9 @@
 
 What `32_physics` shows from `benchmarks/flux_eval/*.csv`, remade from scratch:
 
-1. the validation galaxies of the shipped models' simulation (`paper` preset, seed 2026) as a dataset of their own,
-   `flux-eval-seed2026-val` (a galaxy is a function of the seed, its split and its index, so these are exactly the
-   538 validation pairs of `sim-paper-seed2026`; no training rows: nothing here was seen in training);
+1. the 538 validation pairs of the shipped models' simulation (`--train-data`: `paper` preset, seed 2026, with flux)
+   copied into a dataset of their own, `flux-eval-seed2026-val` (no training rows: nothing here was seen in training;
+   and translating 538 images instead of 5,538);
 2. their SDSS images translated by the flux ensemble (set `cae_flux`: nanomaggies, σ, and the Lupton picture) and
    by the shipped RGB CAE and CycleGAN (sets `cae`, `cyclegan`);
 3. the paper's metrics on the pictures (`evaluate`: Tables 2 and 3, quartiles), the truth-based physics of every set
@@ -28,8 +28,24 @@ from survey2survey.core import resolve_path   # noqa: E402
 from survey2survey.evaluate import delta_table, evaluate, paper_table, quartiles   # noqa: E402
 from survey2survey.physics import dataset_calibration, ensemble_calibration, physics_report   # noqa: E402
 from survey2survey.shipped import DEFAULT   # noqa: E402
-from survey2survey.simulate import simulate   # noqa: E402
+from survey2survey.store import create_store, open_store   # noqa: E402
 from survey2survey.translate import translate   # noqa: E402
+
+
+def val_subset(src, out):
+    "Copy the validation rows of the store `src` (every array and catalogue column) into a new store `out` (resumable)."
+    src = open_store(src)
+    rows = src.indices("val")
+    w = create_store(out, n=len(rows), arrays=src.spec.arrays, image_size=src.image_shape[:2], channels=src.image_shape[2],
+                     chunk_size=src.chunk_size, attrs={**src.spec.attrs, "subset_of": str(src.path), "subset": "val"},
+                     units=src.spec.units)
+    with w:
+        for i in w.pending_chunks():
+            sl = w.spec.chunk_slice(i)
+            r = rows[sl]
+            w.write_chunk(i, src.catalogue.iloc[r].reset_index(drop=True), **{a: src.read(a, r) for a in src.spec.arrays})
+        w.finalize()
+    return open_store(out)
 
 
 def main():
@@ -38,10 +54,10 @@ def main():
     ap.add_argument("--rgb", nargs="*", default=[DEFAULT["cae"], DEFAULT["cyclegan"]], help="RGB models beside it (shipped names or run folders)")
     ap.add_argument("--dataset", default="flux-eval-seed2026-val", help="the validation-only dataset (made if missing)")
     ap.add_argument("--train-data", default="sim-paper-seed2026-ext0", help="the training dataset: its first 200 DES training pictures calibrate the RGB pictures")
-    ap.add_argument("--processes", type=int, default=None, help="simulation processes (default: all CPUs)")
     ap.add_argument("--out", default=str(Path(__file__).parent/"flux_eval"), help="folder of the CSVs")
     a = ap.parse_args()
-    ds = simulate("paper", seed=2026, out=a.dataset, n_train=0, n_external=0, processes=a.processes)
+    ds = resolve_path(a.dataset)
+    val_subset(resolve_path(a.train_data)/"pairs", ds/"pairs")
     for m in (a.ensemble, *a.rgb): translate(m, ds/"pairs")
     ev = evaluate(ds, splits=("val",), bootstrap=0)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import pandas as pd
 from .core import InputError
 
 # %% auto #0
-__all__ = ['TABLE1', 'CAE_FILTERS', 'build_cae', 'layer_table', 'compile_cae']
+__all__ = ['TABLE1', 'CAE_FILTERS', 'build_cae', 'layer_table', 'compile_cae', 'FluxMSE']
 
 # %% ../nbs/10_cae.ipynb #432e3e3f
 TABLE1 = pd.DataFrame(
@@ -74,12 +74,48 @@ def compile_cae(
     epsilon:float=1e-6, # Adadelta's conditioning constant (Zeiler 2012 used 1e-6)
     loss_scale:bool=False, # dynamic loss scaling, needed with `mixed_float16`
     algorithm:str="adadelta", # `adadelta` (the paper's) or `adam` (with `learning_rate` and `epsilon`; `rho` unused)
+    decay_steps:int|None=None, # cosine decay of the learning rate to 0 over this many steps (`None`: constant)
+    loss="mse", # eq. 1, or another Keras loss (e.g. `FluxMSE` for calibrated images)
 ) -> keras.Model:
     "Compile `model` with eq. 1 (mean squared error) and Adadelta (or Adam)."
+    if decay_steps is not None:
+        if int(decay_steps) < 1: raise InputError(f"decay_steps must be positive, got {decay_steps}")
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, int(decay_steps))
     if algorithm == "adadelta": opt = keras.optimizers.Adadelta(learning_rate=learning_rate, rho=rho, epsilon=epsilon)
     elif algorithm == "adam": opt = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=epsilon)
     else: raise InputError(f"unknown algorithm {algorithm!r}; use 'adadelta' or 'adam'")
     if loss_scale: opt = keras.optimizers.LossScaleOptimizer(opt)
-    model.compile(optimizer=opt, loss="mse")
+    model.compile(optimizer=opt, loss=loss)
     opt.build(model.trainable_variables)   # now, not inside `fit`'s first trace: creating variables there makes TensorFlow trace the step twice
     return model
+
+# %% ../nbs/10_cae.ipynb #be57c58c
+@keras.saving.register_keras_serializable(package="survey2survey")
+class FluxMSE(keras.losses.Loss):
+    """Eq. 1 on the network's values plus `weight` × the squared relative error of each image's total flux per band, in
+    linear flux through the output's asinh scaling (`flux.FluxScaling`: `softening`, `f_lo`, `f_hi`): the pixel loss alone
+    lets a network trade a little flux for a lower MSE, which photometry sees as a bias."""
+    def __init__(self, softening, f_lo, f_hi, weight:float=0.1, name:str="flux_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.softening, self.f_lo, self.f_hi = (list(map(float, v)) for v in (softening, f_lo, f_hi))
+        self.weight = float(weight)
+
+    def flux(self, y):
+        "Network values -> flux (`FluxScaling.inverse`, in the graph)."
+        b = keras.ops.convert_to_tensor(self.softening, "float32")
+        a_lo = keras.ops.arcsinh(keras.ops.convert_to_tensor(self.f_lo, "float32")/b)
+        span = keras.ops.arcsinh(keras.ops.convert_to_tensor(self.f_hi, "float32")/b) - a_lo
+        return b*keras.ops.sinh(a_lo + keras.ops.cast(y, "float32")*span)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        mse = ops.mean(ops.square(ops.cast(y_pred, "float32") - ops.cast(y_true, "float32")), axis=(1, 2, 3))
+        ft, fp = self.flux(y_true), self.flux(y_pred)
+        n = ops.cast(ops.shape(ft)[1]*ops.shape(ft)[2], "float32")
+        norm = ops.sum(ops.abs(ft), axis=(1, 2)) + n*ops.convert_to_tensor(self.softening, "float32")   # sky-only images: relative to the noise
+        rel = (ops.sum(fp, axis=(1, 2)) - ops.sum(ft, axis=(1, 2)))/norm
+        return mse + self.weight*ops.mean(ops.square(rel), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "softening": self.softening, "f_lo": self.f_lo, "f_hi": self.f_hi, "weight": self.weight}
+

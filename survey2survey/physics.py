@@ -313,20 +313,22 @@ def closer_table(
     measured:dict, # `{set: calibrated measurements}` with `sdss`, `des` and the models
     truth:pd.DataFrame, # `truth_table` of those galaxies
     models=("cae", "cyclegan"), # the sets to judge
+    sdss:str="sdss", # the set the models are compared with: `sdss` (the input picture) or `sdss-flux` (for flux models: their calibrated input)
+    des:str="des", # the DES set: `des` or `des-flux`
 ) -> pd.DataFrame:
     "Per model and quantity: is the model's output closer to the truth than the SDSS input (median |measured − true|), and to the DES measurement?"
     res = {s: residuals(m, truth) for s, m in measured.items()}
     rows = []
     for mdl in [m for m in models if m in measured]:
         for q in MEASURED:
-            a = {s: np.abs(res[s][q].to_numpy()) for s in ("sdss", "des", mdl)}
-            to_des = {s: np.abs(_wrap(q, res[s][q].to_numpy() - res["des"][q].to_numpy())) for s in ("sdss", mdl)}
-            ok = np.isfinite(a["sdss"]) & np.isfinite(a[mdl]) & np.isfinite(a["des"])
+            a = {s: np.abs(res[s][q].to_numpy()) for s in (sdss, des, mdl)}
+            to_des = {s: np.abs(_wrap(q, res[s][q].to_numpy() - res[des][q].to_numpy())) for s in (sdss, mdl)}
+            ok = np.isfinite(a[sdss]) & np.isfinite(a[mdl]) & np.isfinite(a[des])
             med = {s: float(np.median(v[ok])) if ok.any() else np.nan for s, v in a.items()}
             dmed = {s: float(np.median(v[ok])) if ok.any() else np.nan for s, v in to_des.items()}
-            rows.append(dict(model=mdl, quantity=q, unit=UNITS[q], n=int(ok.sum()), err_model=med[mdl], err_sdss=med["sdss"], err_des=med["des"],
-                             closer_to_truth_than_sdss=med[mdl] < med["sdss"], win_frac=float(np.mean(a[mdl][ok] < a["sdss"][ok])) if ok.any() else np.nan,
-                             dist_des_model=dmed[mdl], dist_des_sdss=dmed["sdss"], closer_to_des_than_sdss=dmed[mdl] < dmed["sdss"]))
+            rows.append(dict(model=mdl, quantity=q, unit=UNITS[q], n=int(ok.sum()), reference=sdss, err_model=med[mdl], err_sdss=med[sdss], err_des=med[des],
+                             closer_to_truth_than_sdss=med[mdl] < med[sdss], win_frac=float(np.mean(a[mdl][ok] < a[sdss][ok])) if ok.any() else np.nan,
+                             dist_des_model=dmed[mdl], dist_des_sdss=dmed[sdss], closer_to_des_than_sdss=dmed[mdl] < dmed[sdss]))
     return pd.DataFrame(rows)
 
 # %% ../nbs/32_physics.ipynb #eaf36fb2
@@ -502,7 +504,9 @@ def physics_report(
     nb = neighbour_table(src, rows)
     nb["row"] = np.searchsorted(rows, nb["row"].to_numpy())
     nfl = neighbour_fluxes(images, nb)
-    return {**out, "closer": closer_table(measured, truth, (*models, *flux_models)), "artifacts": artifact_summary(removal), "artifact_rows": removal,
+    closer = pd.concat([closer_table(measured, truth, models),   # flux models against the calibrated SDSS and DES images
+                        closer_table(measured, truth, flux_models, "sdss-flux", "des-flux") if flux_models else None], ignore_index=True)
+    return {**out, "closer": closer, "artifacts": artifact_summary(removal), "artifact_rows": removal,
             "neighbours": neighbour_summary(nfl, list(images)), "neighbour_rows": nfl}
 
 def _closed(fig):

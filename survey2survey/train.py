@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 import survey2survey
-from .cae import build_cae, compile_cae
+from .cae import FluxMSE, build_cae, compile_cae
 from .core import (MODEL_FILE, MODEL_META, InputError, PROGRESS_ENV, StoreNotFoundError, StoreValidationError,
                                 acquire_lock, atomic_write, check_seed, child_rng, data_root, get_logger, release_lock,
                                 resolve_path, seed_everything)
@@ -173,6 +173,9 @@ def make_config(
     if cfg.scaling and cfg.space != "flux": raise InputError(f"scaling options {cfg.scaling} are for space='flux' only")
     if set(cfg.scaling) - {"k", "headroom", "shared"}:
         raise InputError(f"unknown scaling option(s) {sorted(set(cfg.scaling) - {'k', 'headroom', 'shared'})}; known: ['headroom', 'k', 'shared']")
+    if cfg.optimizer.get("schedule") not in (None, "cosine"): raise InputError(f"unknown schedule {cfg.optimizer['schedule']!r}; use 'cosine' (or none)")
+    if cfg.optimizer.get("flux_weight") and not (cfg.model == "cae" and cfg.space == "flux"):
+        raise InputError("flux_weight (the total-flux term of `cae.FluxMSE`) is for a CAE in flux space (space='flux')")
     if cfg.architecture.get("residual") and not (cfg.model == "cae" and cfg.space == "flux" and cfg.scaling.get("shared")):
         raise InputError("a residual CAE adds its correction to the input, so input and target must be on one scale: "
                          "use it with model='cae', space='flux' and scaling=dict(shared=True)")
@@ -493,12 +496,17 @@ def _verbose() -> int:
     if os.environ.get(PROGRESS_ENV, "1").strip().lower() in ("0", "false", "no", "off"): return 0
     return 1 if sys.stdout.isatty() else 0
 
-def _build(cfg:TrainConfig, image_size:int, steps_per_epoch:int):
-    "The compiled model of `cfg`, built for its training images: whole ones of `image_size`, or crops."
+def _build(cfg:TrainConfig, image_size:int, steps_per_epoch:int, scalings=None):
+    "The compiled model of `cfg`, built for its training images: whole ones of `image_size`, or crops (`scalings`: a flux run's, for `flux_weight`)."
     dtype = dtype_policy(cfg.precision, cfg.model)
     if cfg.model == "cae":
         size = None if cfg.crop else image_size   # trained on crops, validated on whole images: any size
-        return compile_cae(build_cae(size, dtype=dtype, **cfg.architecture), loss_scale=cfg.precision == "float16", **cfg.optimizer)
+        opt = dict(cfg.optimizer)
+        if opt.pop("schedule", None) == "cosine": opt["decay_steps"] = cfg.epochs*steps_per_epoch
+        if (w := opt.pop("flux_weight", 0)):
+            sc = scalings[1]
+            opt["loss"] = FluxMSE(sc.softening, sc.f_lo, sc.f_hi, weight=w)
+        return compile_cae(build_cae(size, dtype=dtype, **cfg.architecture), loss_scale=cfg.precision == "float16", **opt)
     m = build_cyclegan(cfg.crop or image_size, dtype=dtype, **cfg.architecture)
     return compile_cyclegan(m, total_steps=cfg.epochs*steps_per_epoch, **cfg.optimizer)
 
@@ -568,7 +576,7 @@ def _train(cfg:TrainConfig, store:Store, out:Path, run:dict, old:dict|None) -> d
                              drop_remainder=n_dev > 1, transform=tf)
         train_ds = PairDataset(store, xa, ya, split="train", batch_size=cfg.batch_size, seed=cfg.seed, limit=cfg.limit_train,
                                drop_remainder=n_dev > 1, crop=cfg.crop, augment=cfg.augment, transform=tf)
-        m = _build(cfg, store.image_shape[0], train_ds.steps_per_epoch)
+        m = _build(cfg, store.image_shape[0], train_ds.steps_per_epoch, scalings)
         full = full_size(cfg, m, store.image_shape[0])
         state = state or dict(epoch=0, batch=0, weights=None, history=[], best_value=None, best_epoch=None, wait=0, stopped_early=False)
         if state["weights"]:
