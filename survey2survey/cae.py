@@ -94,11 +94,13 @@ def compile_cae(
 class FluxMSE(keras.losses.Loss):
     """Eq. 1 on the network's values plus `weight` × the squared relative error of each image's total flux per band, in
     linear flux through the output's asinh scaling (`flux.FluxScaling`: `softening`, `f_lo`, `f_hi`): the pixel loss alone
-    lets a network trade a little flux for a lower MSE, which photometry sees as a bias."""
-    def __init__(self, softening, f_lo, f_hi, weight:float=0.1, name:str="flux_mse", **kwargs):
+    lets a network trade a little flux for a lower MSE, which photometry sees as a bias. Relative errors are clipped to
+    ±`clip`: an image whose input holds far more light than its target (an SDSS artifact: a bleed trail, a satellite)
+    would otherwise dominate the mean; there only the pixel term counts."""
+    def __init__(self, softening, f_lo, f_hi, weight:float=0.1, clip:float=1.0, name:str="flux_mse", **kwargs):
         super().__init__(name=name, **kwargs)
         self.softening, self.f_lo, self.f_hi = (list(map(float, v)) for v in (softening, f_lo, f_hi))
-        self.weight = float(weight)
+        self.weight, self.clip = float(weight), float(clip)
 
     def flux(self, y):
         "Network values -> flux (`FluxScaling.inverse`, in the graph)."
@@ -113,9 +115,9 @@ class FluxMSE(keras.losses.Loss):
         ft, fp = self.flux(y_true), self.flux(y_pred)
         n = ops.cast(ops.shape(ft)[1]*ops.shape(ft)[2], "float32")
         norm = ops.sum(ops.abs(ft), axis=(1, 2)) + n*ops.convert_to_tensor(self.softening, "float32")   # sky-only images: relative to the noise
-        rel = (ops.sum(fp, axis=(1, 2)) - ops.sum(ft, axis=(1, 2)))/norm
+        rel = ops.clip((ops.sum(fp, axis=(1, 2)) - ops.sum(ft, axis=(1, 2)))/norm, -self.clip, self.clip)
         return mse + self.weight*ops.mean(ops.square(rel), axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "softening": self.softening, "f_lo": self.f_lo, "f_hi": self.f_hi, "weight": self.weight}
+        return {**super().get_config(), "softening": self.softening, "f_lo": self.f_lo, "f_hi": self.f_hi, "weight": self.weight, "clip": self.clip}
 

@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 
 import survey2survey
-from .core import MODEL_FILE, MODEL_META, InputError, data_root, file_hash, get_logger, resolve_path
+from .core import MODEL_FILE, MODEL_META, InputError, atomic_write, data_root, file_hash, get_logger, resolve_path
 # Keras is imported only where a network is built or loaded: listing the shipped models reads JSON only.
 
 # %% auto #0
 __all__ = ['log', 'SHIPPED_DIR', 'WEIGHTS_FILE', 'CARD_MD', 'CARD_JSON', 'BUDGET_MB', 'TOLERANCE', 'TRAINING_DATA',
-           'TRAINING_SEED', 'SHIPPED', 'ENSEMBLES', 'DEFAULT', 'LIMITATION', 'shipped_root', 'shipped_folder',
-           'is_shipped', 'shipped_info', 'retrain_commands', 'build_network', 'weight_arrays', 'set_weights',
-           'to_16bit', 'load_shipped', 'check_images', 'this_machine', 'card_markdown', 'flatten', 'export_model',
-           'shipped_models']
+           'TRAINING_SEED', 'SHIPPED', 'ENSEMBLES', 'DEFAULT', 'LIMITATION', 'ENSEMBLE_CARD_TABLES', 'shipped_root',
+           'shipped_folder', 'is_shipped', 'shipped_info', 'retrain_commands', 'build_network', 'weight_arrays',
+           'set_weights', 'to_16bit', 'load_shipped', 'check_images', 'this_machine', 'card_markdown', 'flatten',
+           'export_model', 'ensemble_card_markdown', 'export_ensemble', 'shipped_models']
 
 # %% ../nbs/12_shipped.ipynb #75b3d43d
 log = get_logger("shipped")
@@ -362,6 +362,55 @@ def export_model(
         raise
     log.info(f"{dest}: {meta['model']} from {folder}, {size/1e6:.2f} MB float16, max |Δ| {diff:.2g} on {len(x)} images")
     return dest
+
+# %% ../nbs/12_shipped.ipynb #7b98a70d
+ENSEMBLE_CARD_TABLES = {   # the tables an ensemble card may hold, and the sentence above each
+    "coverage": "Coverage of DES inside the galaxies' apertures (2 true half-light radii), σ_total = √(σ² + σ_DES,sky²):",
+    "flags": "Where the 'possible hallucination' flags land (share of flagged pixels vs share of the image; flag rate per region):",
+    "physics": "Measured − true (sdss-flux, des-flux and the ensemble measured on calibrated images; the RGB models' pictures through the DES-fitted calibration):",
+    "artifacts_removed": "Simulated SDSS artifacts removed (≥ half their excess light gone):",
+}
+
+def ensemble_card_markdown(card:dict) -> str:
+    "An ensemble's card (`export_ensemble`) as Markdown."
+    import pandas as pd
+    lines = [f"# {card['name']}: a flux ensemble of {card['K']} CAEs\n", card["about"] + "\n", f"**Limitation.** {card['limitation']}\n",
+             "## Training\n", f"- data: {card['data']}",
+             f"- members: {', '.join(card['members'])} (each with its own card: recipe, steps, wall time)",
+             "- retrain:\n", "```\n" + "\n".join(card["retrain"]) + "\n```\n", f"## Evaluation: {card['evaluation']}\n"]
+    for k, text in ENSEMBLE_CARD_TABLES.items():
+        if card.get(k): lines += [text + "\n", pd.DataFrame(card[k]).round(4).to_markdown(index=False) + "\n"]
+    return "\n".join(lines)
+
+def export_ensemble(
+    name:str, # the shipped name, e.g. `cae-flux-sim-v2`
+    members:list, # its members' shipped names (each exported first with `export_model`, into `root`)
+    about:str, # what it is, one paragraph
+    data:str, # what it was trained on, one line
+    retrain:list, # the shell commands that retrain it
+    evaluation:str="", # what it was measured on, one line
+    tables:dict|None=None, # tables for the card (`ENSEMBLE_CARD_TABLES` keys: DataFrames)
+    limitation:str=LIMITATION, # the limitation that matters
+    root=None, # where shipped models live (default: the package's `weights/`)
+) -> Path:
+    "Write `root/name/` (`ensemble.json` with `translate.make_ensemble`'s checks, `card.json`, `card.md`); returns the folder."
+    from survey2survey.translate import make_ensemble
+    if not _is_name(name): raise InputError(f"a shipped name is letters, digits, '.', '_' and '-', got {name!r}")
+    root = shipped_root(root)
+    missing = [m for m in members if not (root/m/MODEL_META).exists()]
+    if missing: raise InputError(f"{name}: members {missing} are not exported in {root}; export them first (`export_model`)")
+    bad = sorted(set(tables or {}) - set(ENSEMBLE_CARD_TABLES))
+    if bad: raise InputError(f"{name}: unknown card tables {bad}; known: {list(ENSEMBLE_CARD_TABLES)}")
+    folder = root/name
+    make_ensemble([str(root/m) for m in members], folder, name)
+    card = dict(name=name, kind="ensemble", members=list(members), K=len(members), about=about, data=data, evaluation=evaluation,
+                **{k: json.loads(t.to_json(orient="records")) for k, t in (tables or {}).items()}, limitation=limitation, retrain=list(retrain),
+                exported=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), survey2survey=survey2survey.__version__)
+    with atomic_write(folder/CARD_JSON, "w") as f: json.dump(card, f, indent=1)
+    with atomic_write(folder/CARD_MD, "w") as f: f.write(ensemble_card_markdown(card))
+    log.info(f"{folder}: ensemble of {len(members)} ({', '.join(members)})")
+    return folder
+
 
 # %% ../nbs/12_shipped.ipynb #2bcf3cda
 def shipped_models(
