@@ -196,9 +196,11 @@ def image_quality(
     yy, xx = np.mgrid[:h, :w]
     dist = np.hypot(yy - (h - 1)/2, xx - (w - 1)/2)
     centre = dist <= cfg.centre_radius_pix
-    # saturated blobs reaching the centre are the target's own core
-    sat_lab, _ = ndimage.label(saturated, structure=np.ones((3, 3)))
-    sat_off = saturated & ~np.isin(sat_lab, np.unique(sat_lab[centre & saturated]))
+    # saturated patches, 2x2 pixels at least (a lone pixel is sky noise the asinh blew up to a full channel, or a hot pixel);
+    # those reaching the centre are the target's own core
+    patches = ndimage.binary_opening(saturated, np.ones((2, 2)))
+    sat_lab, _ = ndimage.label(patches, structure=np.ones((3, 3)))
+    sat_off = patches & ~np.isin(sat_lab, np.unique(sat_lab[centre & patches]))
     near = [(ndimage.minimum(dist, lab, k), k) for k in keep]
     near = [(d, k) for d, k in near if d <= cfg.centre_radius_pix]
     target = min(near)[1] if near else None
