@@ -586,6 +586,8 @@ def make_source(
     pixscale_arcsec:float, # arcsec per pixel
     release:str, # data release, e.g. `DR16`, `DR1`
 ) -> CutoutSource:
-    "The cutout source called `name`."
+    "The cutout source called `name` (its `name`, as the catalogues and provenance record it)."
     if name not in SOURCES: raise InputError(f"unknown cutout source {name!r}; choose one of {', '.join(SOURCES)}")
-    return SOURCES[name](size, pixscale_arcsec, release)
+    src = SOURCES[name](size, pixscale_arcsec, release)
+    src.name = name                     # `sdss-hips2fits` is a `Hips2Fits`, whose own name is the DES one's
+    return src
