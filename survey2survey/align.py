@@ -13,13 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from scipy.stats import median_abs_deviation
 
 from .cutouts import Cutout, tan_wcs
 from .surveys import Display, lupton_rgb
 
 # %% auto #0
-__all__ = ['LUPTON', 'pixel_scale_arcsec', 'resample', 'target_grid', 'on_grid', 'Quality', 'flag_names', 'CleaningConfig',
-           'image_quality', 'image_flags', 'pair_offset_pix', 'catalogue_flags', 'cleaning_report']
+__all__ = ['LUPTON', 'pixel_scale_arcsec', 'resample', 'target_grid', 'flux_on_grid', 'on_grid', 'blank_sky_sigma', 'Quality',
+           'flag_names', 'CleaningConfig', 'image_quality', 'image_flags', 'pair_offset_pix', 'catalogue_flags',
+           'cleaning_report']
 
 # %% ../nbs/08_align.ipynb #10f7360e
 def pixel_scale_arcsec(wcs) -> float:
@@ -70,19 +72,61 @@ def target_grid(
     "The common grid of a pair: north up, east left, centred on the galaxy."
     return tan_wcs(ra, dec, size, pixscale_arcsec)
 
+def flux_on_grid(
+    cutout:Cutout, # a decoded `bands` cutout (nanomaggies/arcsec²)
+    grid, # the target WCS (`target_grid`)
+    size:int, # pixels on a side of the target
+) -> np.ndarray:
+    "The cutout's bands on `grid`: (size, size, bands) float64 surface brightness, row 0 north; NaN where it has no data."
+    if cutout.kind != "bands": raise ValueError(f"only a `bands` cutout has calibrated bands, not a {cutout.kind!r} one")
+    return np.moveaxis(resample(cutout.data, cutout.wcs, grid, (size, size)), 0, -1)[::-1]
+
 def on_grid(
     cutout:Cutout, # decoded pixels and WCS
     grid, # the target WCS (`target_grid`)
     size:int, # pixels on a side of the target
     display:Display=LUPTON, # the RGB recipe of `bands` cutouts
+    flux:np.ndarray|None=None, # `flux_on_grid(cutout, grid, size)` when already made
 ) -> np.ndarray:
     "The cutout as a (size, size, 3) RGB picture on `grid`, row 0 north; NaN where it has no data."
     if cutout.kind == "bands":
-        rgb = lupton_rgb(resample(cutout.data, cutout.wcs, grid, (size, size)), display)
+        rgb = lupton_rgb(np.moveaxis(flux_on_grid(cutout, grid, size) if flux is None else flux, -1, 0), display)
     elif cutout.kind == "rgb":
-        rgb = np.moveaxis(resample(np.moveaxis(cutout.data, -1, 0), cutout.wcs, grid, (size, size)), 0, -1)
+        rgb = np.moveaxis(resample(np.moveaxis(cutout.data, -1, 0), cutout.wcs, grid, (size, size)), 0, -1)[::-1]
     else: raise ValueError(f"unknown cutout kind {cutout.kind!r}")
-    return np.clip(rgb[::-1], 0.0, 1.0).astype(np.float32)
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+# %% ../nbs/08_align.ipynb #1203e41b
+def blank_sky_sigma(
+    image:np.ndarray, # (H, W, bands) or (H, W) calibrated image, NaN where there is no data
+    nsigma:float=3.0, # a source rises this many σ above the sky in the smoothed image
+    scales:tuple=(1.5, 4.0), # σ of the Gaussians sources are detected on, pixels: compact sources, extended wings
+    grow_pix:int=2, # the source mask grows by this many pixels
+    flat_box:int=5, # constant patches this wide are no data (zero-filled edges), not sky
+    min_pixels:int=25, # fewer sky pixels than this: NaN
+) -> np.ndarray:
+    "Noise σ of a blank-sky pixel per band, in the image's unit: the biweight scale of the pixels left once sources and no data are masked."
+    from astropy.stats import biweight_scale
+    x = np.asarray(image, np.float64)
+    x = x[..., None] if x.ndim == 2 else x
+    out = np.full(x.shape[-1], np.nan)
+    for k in range(x.shape[-1]):
+        p = x[..., k]
+        ok = np.isfinite(p)
+        q = np.where(ok, p, 0.0)
+        ok &= ~ndimage.maximum_filter(ndimage.maximum_filter(q, flat_box) == ndimage.minimum_filter(q, flat_box), flat_box)
+        sky = ok
+        for _ in range(10):
+            if sky.sum() < min_pixels: break
+            level, src = np.median(p[sky]), np.zeros_like(ok)
+            for s in scales:
+                sm = ndimage.gaussian_filter(np.where(ok, p - level, 0.0), s, mode="nearest")
+                src |= sm > nsigma*median_abs_deviation(sm[sky], scale="normal")
+            left = sky & ~ndimage.binary_dilation(src, iterations=grow_pix)
+            done, sky = left.sum() >= 0.98*sky.sum(), left        # a pass that masks under 2% more: converged
+            if done: break
+        if sky.sum() >= min_pixels: out[k] = biweight_scale(p[sky])
+    return out
 
 # %% ../nbs/08_align.ipynb #49e20cbf
 class Quality(enum.IntFlag):
@@ -152,9 +196,11 @@ def image_quality(
     yy, xx = np.mgrid[:h, :w]
     dist = np.hypot(yy - (h - 1)/2, xx - (w - 1)/2)
     centre = dist <= cfg.centre_radius_pix
-    # saturated blobs reaching the centre are the target's own core
-    sat_lab, _ = ndimage.label(saturated, structure=np.ones((3, 3)))
-    sat_off = saturated & ~np.isin(sat_lab, np.unique(sat_lab[centre & saturated]))
+    # saturated patches, 2x2 pixels at least (a lone pixel is sky noise the asinh blew up to a full channel, or a hot pixel);
+    # those reaching the centre are the target's own core
+    patches = ndimage.binary_opening(saturated, np.ones((2, 2)))
+    sat_lab, _ = ndimage.label(patches, structure=np.ones((3, 3)))
+    sat_off = patches & ~np.isin(sat_lab, np.unique(sat_lab[centre & patches]))
     near = [(ndimage.minimum(dist, lab, k), k) for k in keep]
     near = [(d, k) for d, k in near if d <= cfg.centre_radius_pix]
     target = min(near)[1] if near else None

@@ -232,7 +232,13 @@ class Downloader:
 
 # %% ../nbs/07_cutouts.ipynb #40c94505
 class NoCutout(S2SError):
-    "The source has no cutout for this position (outside its footprint, or not produced)."
+    "The source has no cutout for this position (outside its footprint, or not produced), or what it sent cannot be one."
+    def __init__(self,
+                 message:str, # what is wrong, and what to do about it
+                 part:int|None=None, # which of the position's requests (files) is at fault, when one is
+                ):
+        super().__init__(message)
+        self.part = part
 
 @dataclass
 class Cutout:
@@ -274,14 +280,16 @@ class CutoutSource:
     kind:str = "bands" # `rgb` or `bands`
     size:int = 0 # pixels on a side
     pixscale_arcsec:float = 0.0 # native pixel size
+    nmgy_per_unit:float = 1.0 # `bands`: nanomaggies per pixel unit of the service's FITS (its calibration)
 
     def prepare(self, positions:pd.DataFrame, downloader:Downloader):
         "Get ready to fetch `positions` (columns `ra`, `dec`); batch services submit their jobs here."
     def requests(self, ra:float, dec:float) -> list[Request]: raise NotImplementedError
     def decode(self, bodies:list[bytes], ra:float, dec:float) -> Cutout: raise NotImplementedError
     def describe(self) -> dict:
-        "What the source is, for provenance."
-        return dict(name=self.name, survey=self.survey, release=self.release, kind=self.kind, size=self.size, pixscale_arcsec=self.pixscale_arcsec)
+        "What the source is, for provenance (a `bands` source with its calibration, `nmgy_per_unit`)."
+        d = dict(name=self.name, survey=self.survey, release=self.release, kind=self.kind, size=self.size, pixscale_arcsec=self.pixscale_arcsec)
+        return {**d, "nmgy_per_unit": self.nmgy_per_unit} if self.kind == "bands" else d
 
 def _pos(x:float) -> str: return f"{x:.7f}"
 
@@ -312,14 +320,14 @@ class SDSSJpeg(CutoutSource):
         return Cutout(np.ascontiguousarray(rgb[::-1]), tan_wcs(ra, dec, self.size, self.pixscale_arcsec), "rgb")
 
 # %% ../nbs/07_cutouts.ipynb #7fa8c9bb
-def _fits_planes(body:bytes):
+def _fits_planes(body:bytes, part:int=0):
     "The first image HDU with data: (data, header)."
     from astropy.io import fits
     with fits.open(io.BytesIO(body)) as hdul:
         for h in hdul:
             if h.is_image and h.data is not None and h.data.ndim >= 2 and h.data.size:
                 return np.asarray(h.data, np.float64), h.header.copy()
-    raise NoCutout("FITS without image data")
+    raise NoCutout("FITS without image data", part)
 
 def _celestial_wcs(header):
     from astropy.wcs import WCS
@@ -330,14 +338,69 @@ def _celestial_wcs(header):
     if not w.has_celestial: raise NoCutout("the FITS header has no celestial WCS")
     return w
 
-def _band_files(bodies:list[bytes], nmgy_per_unit:float) -> Cutout:
+def _check_unit(
+    bunit, # the file's BUNIT (None when it has none)
+    band:str, # the band, for the message
+    nmgy_per_unit:float, # the source's calibration
+    wcs, # the grid, for per-pixel units
+    part:int, # the file, for `NoCutout.part`
+):
+    "`NoCutout` if the FITS unit contradicts the source's calibration. No unit, counts, or a unit astropy cannot read: the source's calibration applies."
+    import astropy.units as u
+    from survey2survey.flux import BadFluxFile, flux_unit_factor
+    if bunit is None or not str(bunit).strip(): return
+    unit = u.Unit(str(bunit).strip(), parse_strict="silent")
+    if isinstance(unit, u.UnrecognizedUnit) or any(unit.is_equivalent(c) for c in (u.dimensionless_unscaled, u.count, u.adu, u.DN, u.electron)): return
+    try: k = flux_unit_factor(bunit, wcs)
+    except BadFluxFile:
+        raise NoCutout(f"band {band}: BUNIT {bunit!r} is neither a flux nor counts -> the service sent something else than "
+                       "calibrated images: check the source's survey and bands", part) from None
+    want = nmgy_per_unit/pixel_area_arcsec2(wcs)
+    if not np.isclose(k, want, rtol=1e-3):
+        raise NoCutout(f"band {band}: BUNIT {bunit!r} makes a pixel unit {k:.4g} nanomaggy/arcsec², the source's calibration "
+                       f"{want:.4g} (nmgy_per_unit {nmgy_per_unit:g}) -> the service changed its units: give the source "
+                       f"nmgy_per_unit={k*pixel_area_arcsec2(wcs):.4g}", part)
+
+def _calibrated(
+    planes:list, # one (H, W) array per band, in pixel units
+    bands:str, # their bands
+    nmgy_per_unit:float, # nanomaggies per pixel unit
+    wcs, # celestial WCS of the planes
+    bunits:list, # each plane's BUNIT (None when absent)
+    parts:list, # each plane's file (index into the position's requests)
+) -> np.ndarray:
+    "(bands, H, W) float32 in nanomaggies/arcsec²; `NoCutout` for a unit against the calibration, or a band without any data."
+    for b, bu, i in zip(bands, bunits, parts): _check_unit(bu, b, nmgy_per_unit, wcs, i)
+    cube = np.stack(planes) * nmgy_per_unit / pixel_area_arcsec2(wcs)
+    empty = [i for i, p in enumerate(cube) if not np.isfinite(p).any()]
+    if empty:
+        raise NoCutout(f"band(s) {[bands[i] for i in empty]} hold no data (every pixel NaN): the position is off the survey's footprint", parts[empty[0]])
+    return cube.astype(np.float32)
+
+def _named_band(header) -> str|None:
+    "The band a one-band FITS header names (FILTER or BAND of one letter), if it does."
+    for k in ("FILTER", "BAND"):
+        v = str(header.get(k, "")).strip().lower()
+        if len(v) == 1: return v
+    return None
+
+def _band_files(bodies:list[bytes], bands:str, nmgy_per_unit:float) -> Cutout:
     "One FITS file per band -> a `bands` cutout in nanomaggies/arcsec² (the bands must share one grid)."
-    planes = [_fits_planes(b) for b in bodies]
+    if len(bodies) != len(bands): raise NoCutout(f"{len(bodies)} FITS files for the {len(bands)} bands {bands}")
+    planes = [_fits_planes(b, i) for i, b in enumerate(bodies)]
+    for i, (b, (data, header)) in enumerate(zip(bands, planes)):
+        if sum(s > 1 for s in data.shape) != 2:
+            raise NoCutout(f"the band {b} file holds a {data.shape} array, not one band's 2-D image -> "
+                           "the service sent several bands in one file: use a source that reads cubes (legacysurvey)", i)
+        named = _named_band(header)
+        if named not in (None, b):
+            raise NoCutout(f"the band {b} file says it holds band {named} (its FILTER/BAND) -> the service answered another "
+                           "band: check the source's HiPS or file names", i)
     wcs = _celestial_wcs(planes[0][1])
-    shapes = {p[0].shape for p in planes}
+    shapes = {p[0].squeeze().shape for p in planes}
     if len(shapes) != 1: raise NoCutout(f"the bands came back with different shapes {sorted(shapes)}")
-    cube = np.stack([p[0] for p in planes]) * nmgy_per_unit / pixel_area_arcsec2(wcs)
-    return Cutout(cube.astype(np.float32), wcs, "bands")
+    cube = _calibrated([p[0].squeeze() for p in planes], bands, nmgy_per_unit, wcs, [p[1].get("BUNIT") for p in planes], list(range(len(bands))))
+    return Cutout(cube, wcs, "bands")
 
 class LegacySurveyFits(CutoutSource):
     "The Legacy Survey viewer's `fits-cutout` (layer `des-dr1` by default): a g, r, i cube per galaxy."
@@ -350,9 +413,10 @@ class LegacySurveyFits(CutoutSource):
                  base_url:str="https://www.legacysurvey.org/viewer", # the viewer
                  survey:str="des", # which survey the layer shows
                  release:str="DR1", # its data release
+                 nmgy_per_unit:float=1.0, # nanomaggies per pixel unit (the viewer's cutouts are in nanomaggies)
                 ):
         self.layer, self.size, self.pixscale_arcsec, self.bands, self.base_url = layer, size, pixscale_arcsec, bands, base_url
-        self.survey, self.release = survey, release
+        self.survey, self.release, self.nmgy_per_unit = survey, release, nmgy_per_unit
 
     def requests(self, ra, dec):
         return [Request(f"{self.base_url}/fits-cutout", (("ra", _pos(ra)), ("dec", _pos(dec)), ("layer", self.layer),
@@ -361,12 +425,14 @@ class LegacySurveyFits(CutoutSource):
     def decode(self, bodies, ra, dec):
         data, header = _fits_planes(bodies[0])
         if data.ndim == 2: data = data[None]
+        if data.ndim != 3: raise NoCutout(f"the cutout is a {data.shape} array, not a (band, y, x) cube", 0)
         have = [str(header.get(f"BAND{i}", self.bands[i] if i < len(self.bands) else "?")).strip() for i in range(data.shape[0])]
         missing = [b for b in self.bands if b not in have]
-        if missing: raise NoCutout(f"the cutout lacks band(s) {missing} (it has {have})")
+        if missing: raise NoCutout(f"the cutout lacks band(s) {missing} (it has {have}) -> ask for bands={self.bands} (the layer may not have them)", 0)
         wcs = _celestial_wcs(header)
-        cube = np.stack([data[have.index(b)] for b in self.bands]) / pixel_area_arcsec2(wcs)
-        return Cutout(cube.astype(np.float32), wcs, "bands")
+        cube = _calibrated([data[have.index(b)] for b in self.bands], self.bands, self.nmgy_per_unit, wcs,
+                           [header.get("BUNIT")]*len(self.bands), [0]*len(self.bands))
+        return Cutout(cube, wcs, "bands")
 
 # %% ../nbs/07_cutouts.ipynb #9b6f358f
 HIPS2FITS = "https://alasky.cds.unistra.fr/hips-image-services/hips2fits"
@@ -400,7 +466,7 @@ class Hips2Fits(CutoutSource):
                                expect="fits"))
         return out
 
-    def decode(self, bodies, ra, dec): return _band_files(bodies, self.nmgy_per_unit)
+    def decode(self, bodies, ra, dec): return _band_files(bodies, self.bands, self.nmgy_per_unit)
 
 # %% ../nbs/07_cutouts.ipynb #76ec47d6
 class DESaccess(CutoutSource):
@@ -502,7 +568,7 @@ class DESaccess(CutoutSource):
         if urls is None: raise NoCutout("DESaccess made no cutout for this position (outside DES DR1, or not prepared)")
         return [Request(urls[b], expect="fits") for b in self.bands]
 
-    def decode(self, bodies, ra, dec): return _band_files(bodies, self.nmgy_per_unit)
+    def decode(self, bodies, ra, dec): return _band_files(bodies, self.bands, self.nmgy_per_unit)
 
 # %% ../nbs/07_cutouts.ipynb #103a23d6
 SOURCES = {
@@ -520,6 +586,8 @@ def make_source(
     pixscale_arcsec:float, # arcsec per pixel
     release:str, # data release, e.g. `DR16`, `DR1`
 ) -> CutoutSource:
-    "The cutout source called `name`."
+    "The cutout source called `name` (its `name`, as the catalogues and provenance record it)."
     if name not in SOURCES: raise InputError(f"unknown cutout source {name!r}; choose one of {', '.join(SOURCES)}")
-    return SOURCES[name](size, pixscale_arcsec, release)
+    src = SOURCES[name](size, pixscale_arcsec, release)
+    src.name = name                     # `sdss-hips2fits` is a `Hips2Fits`, whose own name is the DES one's
+    return src

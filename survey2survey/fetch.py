@@ -19,14 +19,16 @@ import numpy as np
 import pandas as pd
 
 import survey2survey
-from .align import (CleaningConfig, Quality, catalogue_flags, cleaning_report, flag_names, image_flags,
-                                 image_quality, on_grid, pair_offset_pix, target_grid)
+from .align import (CleaningConfig, Quality, blank_sky_sigma, catalogue_flags, cleaning_report, flag_names,
+                                 flux_on_grid, image_flags, image_quality, on_grid, pair_offset_pix, target_grid)
 from .catalogues import (DATALAB_TAP, NORTH_CAP, STRIPE82, Box, crossmatch, des_galaxy_adql, query_tiles,
                                       sdss_galaxy_sql)
 from .core import InputError, S2SError, atomic_write, check_seed, child_rng, get_logger, progress, resolve_path
 from .cutouts import SURVEY_OF_SOURCE, CutoutSource, Downloader, NoCutout, make_source
 from .http import RecordingTransport, ReplayTransport, RetryPolicy, Transport, UrllibTransport, fixtures_dir
-from .store import create_store
+from .render import FLUX_UNIT
+from .store import WCS_COLUMN, create_store, tan_wcs_header
+from .surveys import BANDS
 
 # %% auto #0
 __all__ = ['log', 'PRESETS', 'REPORT', 'CANDIDATES', 'PAPER_COUNTS', 'FetchConfig', 'preset_config', 'catalogue_queries',
@@ -126,15 +128,18 @@ def galaxy_pictures(
     cfg:FetchConfig, # settings
     failures:dict|None=None, # request key -> why its download failed
     cleaning:CleaningConfig=CleaningConfig(), # cleaning thresholds
+    flux:bool=False, # also the calibrated bands (`bands` sources only): `<survey>_flux` images, their σ, the grid's WCS
 ) -> tuple[dict, dict]:
-    "`(pictures, info)`: survey -> (H, W, 3) picture (NaN where no data), and the row's flags, measurements and provenance."
+    "`(images, info)`: survey -> (H, W, 3) picture (NaN where no data), `<survey>_flux` -> its g, r, i in nanomaggies/arcsec² (with `flux`); and the row's flags, measurements and provenance."
     grid = target_grid(row["sdss_ra"], row["sdss_dec"], cfg.image_size, cfg.pixscale_arcsec)
     flags, pics, qs, info = 0, {}, {}, {}
+    if flux: info[WCS_COLUMN] = tan_wcs_header(row["sdss_ra"], row["sdss_dec"], (cfg.image_size, cfg.image_size), cfg.pixscale_arcsec)
     for survey, src in sources.items():
         S = survey.upper()
         reqs, why = _requests(src, row)
         info.update({f"{survey}_source": src.name, f"{survey}_release": src.release, f"{survey}_url": reqs[0].full_url if reqs else "",
                      f"{survey}_sha256": "", f"{survey}_failure": why})
+        if flux: info.update({f"{survey}_sigma_{b}": float("nan") for b in BANDS})
         missing = [r for r in reqs if not downloader.has(r)]
         if not reqs or missing:
             flags |= Quality[f"{S}_FAILED"]
@@ -143,8 +148,16 @@ def galaxy_pictures(
         bodies = [downloader.read(r) for r in reqs]
         try: cut = src.decode(bodies, row["sdss_ra"], row["sdss_dec"])
         except NoCutout as e:
-            flags |= Quality[f"{S}_FAILED"]; info[f"{survey}_failure"] = str(e); continue
-        pics[survey] = on_grid(cut, grid, cfg.image_size)
+            flags |= Quality[f"{S}_FAILED"]; info[f"{survey}_failure"] = str(e)
+            bad = reqs[e.part if e.part is not None else 0]
+            log.warning(f"galaxy {row['sdss_objid']}: {S} cutout {bad.full_url} (cached as {downloader.path(bad)}): {e} "
+                        f"[flagged {S}_FAILED, left out]")
+            continue
+        fl = flux_on_grid(cut, grid, cfg.image_size) if flux else None
+        pics[survey] = on_grid(cut, grid, cfg.image_size, flux=fl)
+        if flux:
+            pics[f"{survey}_flux"] = fl.astype(np.float32)
+            info.update({f"{survey}_sigma_{b}": float(s) for b, s in zip(BANDS, blank_sky_sigma(fl))})
         qs[survey] = q = image_quality(pics[survey], cleaning)
         flags |= image_flags(q, survey, cleaning)
         info.update({f"{survey}_sha256": hashlib.sha256(b"".join(bodies)).hexdigest(), f"{survey}_blank_frac": q["blank_frac"],
@@ -169,6 +182,7 @@ def examine(
     downloader:Downloader, # fetches into its cache
     cfg:FetchConfig, # settings
     label:str="pairs", # for progress bars and logs
+    flux:bool=False, # also measure the calibrated bands (`galaxy_pictures`): σ and WCS columns
 ) -> tuple[pd.DataFrame, dict]:
     "The candidates examined (their rows with flags, measurements, provenance) and download counts."
     done, stats, failures = [], dict(fetched=0, cached=0, failed=0, reasons={}), {}
@@ -183,7 +197,7 @@ def examine(
         for r, n in rep.reasons().items(): stats["reasons"][r] = stats["reasons"].get(r, 0) + n
         failures.update({o.key: o.reason for o in rep.failed})
         for row in progress(rows, desc=f"clean {label}", unit="galaxy"):
-            _, info = galaxy_pictures(row, sources, downloader, cfg, failures)
+            _, info = galaxy_pictures(row, sources, downloader, cfg, failures, flux=flux)
             done.append({**row, **info})
         n_ok = sum(d["quality"] == 0 for d in done)
         rate = n_ok / len(done)
@@ -240,6 +254,9 @@ class FetchResult:
                        f"{d['cached']} cached, {d['failed']} failed; {s['clean']} clean; stored {s['stored']}")
             out += [f"  failed download: {n} x {why}" for why, n in d["reasons"].items()]
             out += [f"  {c['flag']}: {c['removed']} removed" for c in s["cleaning"] if c["removed"]]
+        fx = r.get("flux")
+        if fx: out.append(f"flux: {fx['note']}" if fx["note"] else
+                          "flux: " + "; ".join(f"{k} {', '.join(v)}" for k, v in fx["arrays"].items() if v) + f" in {FLUX_UNIT}")
         p = r["paper"]
         out.append(f"paper: {p['train']} train / {p['val']} val pairs, {p['external']} external")
         return "\n".join(out)
@@ -248,6 +265,11 @@ REPORT, CANDIDATES = "fetch-report.json", "candidates-{}.parquet"
 PAPER_COUNTS = dict(pairs=5538, train=5000, val=538, external=25076)
 
 # %% ../nbs/09_fetch.ipynb #a8ef6b6a
+def _source(cfg:FetchConfig, name:str) -> CutoutSource:
+    "The cutout source `name` at the fetch's size, pixel scale and release of its survey."
+    if SURVEY_OF_SOURCE.get(name) == "sdss": return make_source(name, cfg.image_size, cfg.pixscale_arcsec, f"DR{cfg.sdss_release}")
+    return make_source(name, cfg.des_size, cfg.des_pixscale_arcsec, cfg.des_release)
+
 def _catalogues(cfg:FetchConfig, work:Path, transport:Transport, retry:RetryPolicy|None):
     "SDSS Stripe 82, DES Stripe 82 and SDSS external catalogue frames."
     cache, q = work/"catalogues", catalogue_queries(cfg)
@@ -270,22 +292,42 @@ def _store_frame(sel:pd.DataFrame) -> pd.DataFrame:
     split = out.pop("split"); out.insert(3, "split", split)
     return out.reset_index(drop=True)
 
-def _write_store(path:Path, sel:pd.DataFrame, sources:dict, downloader:Downloader, cfg:FetchConfig, attrs:dict, provenance:dict):
-    "Write the chosen galaxies' pictures into the store at `path` (resuming it if it is incomplete)."
+def _flux_arrays(sources:dict) -> tuple[tuple, str]:
+    "`(flux arrays, why none)` of a store fetched from `sources`: `<survey>_flux` each when every source gives calibrated bands."
+    rgb = [s.name for s in sources.values() if s.kind != "bands"]
+    if not rgb: return tuple(f"{s}_flux" for s in sources), ""
+    return (), (f"{', '.join(rgb)} gives RGB pictures, not calibrated bands: no flux arrays ({', '.join(f'{s}_flux' for s in sources)}) "
+                "are written -> for them, fetch from FITS sources: --source sdss=sdss-hips2fits")
+
+def _flux_provenance(sources:dict) -> dict:
+    "What a store's flux arrays and columns hold, and where they came from (source, calibration), for its provenance."
+    arrays = {f"{s}_flux": f"{s.upper()} g, r, i surface brightness on the common grid (align.flux_on_grid: the picture's values), "
+                           f"{FLUX_UNIT}, float32: the {src.name} FITS × {src.nmgy_per_unit:g} nanomaggy per unit ÷ pixel area"
+              for s, src in sources.items()}
+    columns = {"{survey}_sigma_{band}": f"noise of a blank-sky pixel of {{survey}}_flux, {FLUX_UNIT} (align.blank_sky_sigma)",
+               WCS_COLUMN: "FITS header text of the stored grid's TAN WCS, row 0 north (store.image_wcs)"}
+    flux = {f"{s}_flux": dict(source=src.name, survey=src.survey, release=src.release, nmgy_per_unit=src.nmgy_per_unit, unit=FLUX_UNIT)
+            for s, src in sources.items()}
+    return dict(arrays=arrays, columns=columns, flux=flux)
+
+def _write_store(path:Path, sel:pd.DataFrame, sources:dict, downloader:Downloader, cfg:FetchConfig, attrs:dict, provenance:dict,
+                 flux:bool=False):
+    "Write the chosen galaxies' pictures (and, with `flux`, calibrated bands) into the store at `path` (resuming it if it is incomplete)."
     cat = _store_frame(sel)
     rows = sel.to_dict("records")
-    w = create_store(path, n=len(cat), arrays=tuple(sources), image_size=cfg.image_size, chunk_size=cfg.chunk_size,
-                     attrs=attrs, provenance=provenance)
+    arrays = (*sources, *(_flux_arrays(sources)[0] if flux else ()))
+    w = create_store(path, n=len(cat), arrays=arrays, image_size=cfg.image_size, chunk_size=cfg.chunk_size, attrs=attrs,
+                     provenance=provenance, units={a: FLUX_UNIT for a in arrays if a.endswith("_flux")})
     if w.pending_chunks():
         for src in sources.values(): src.prepare(_positions(sel), downloader)
     def make_chunk(i, sl):
-        images = {s: np.empty((sl.stop - sl.start, cfg.image_size, cfg.image_size, 3), np.float32) for s in sources}
+        images = {a: np.empty((sl.stop - sl.start, cfg.image_size, cfg.image_size, 3), np.float32) for a in arrays}
         for j, row in enumerate(rows[sl]):
-            pics, info = galaxy_pictures(row, sources, downloader, cfg)
+            pics, info = galaxy_pictures(row, sources, downloader, cfg, flux=flux)
             if info["quality"] != row["quality"]:
                 raise S2SError(f"{path}: galaxy {row['sdss_objid']} now has flags {info['quality_flags']!r}, "
                                f"{row['quality_flags']!r} when it was chosen -> the cutout cache changed: rerun with --overwrite")
-            for s in sources: images[s][j] = np.nan_to_num(pics[s], nan=0.0)
+            for a in arrays: images[a][j] = np.nan_to_num(pics[a], nan=0.0)
         return images, cat.iloc[sl]
     try: w.fill(make_chunk, desc=path.name)
     finally: w.close()
@@ -317,7 +359,7 @@ def _select(cfg:FetchConfig, root:Path, sets:dict, dl:Downloader, transport:Tran
     for stream, (name, cands) in enumerate((("pairs", pairs), ("external", ext))):
         s = sets[name]
         need = sum(s["n"].values())
-        if need: examined, dstats = examine(_ordered(cands, cfg.seed, stream), need, s["sources"], dl, cfg, name)
+        if need: examined, dstats = examine(_ordered(cands, cfg.seed, stream), need, s["sources"], dl, cfg, name, s["flux"])
         else: examined, dstats = cands.iloc[:0].assign(quality=pd.Series([], dtype="int64")), dict(fetched=0, cached=0, failed=0, reasons={})
         examined["split"] = choose(examined, s["n"], cfg.keep_flagged)
         with atomic_write(root/CANDIDATES.format(name)) as f: examined.to_parquet(f, index=False)
@@ -348,10 +390,12 @@ def fetch(
     if record is not None: transport = RecordingTransport(transport, record)
     report = _previous_run(root, cfg, overwrite)
     dl = Downloader(root/"_fetch"/"cutouts", transport, workers, rate_per_s, retry)
-    sources = dict(sdss=make_source(cfg.sdss_source, cfg.image_size, cfg.pixscale_arcsec, f"DR{cfg.sdss_release}"),
-                   des=make_source(cfg.des_source, cfg.des_size, cfg.des_pixscale_arcsec, cfg.des_release))
+    sources = dict(sdss=_source(cfg, cfg.sdss_source), des=_source(cfg, cfg.des_source))
     sets = dict(pairs=dict(sources=sources, n=dict(val=cfg.n_val, train=cfg.n_train)),
                 external=dict(sources=dict(sdss=sources["sdss"]), n=dict(external=cfg.n_external)))
+    for s in sets.values(): s["flux"] = bool(_flux_arrays(s["sources"])[0])
+    note = _flux_arrays(sources)[1]
+    if note: log.info(note)
     if report is None:
         report = _select(cfg, root, sets, dl, transport, retry)
         with atomic_write(root/REPORT, "w") as f: json.dump(report, f, indent=1, default=str)
@@ -363,9 +407,13 @@ def fetch(
         if len(sel) == 0:
             log.warning(f"{root}: no {name} to store"); continue
         prov = dict(survey2survey=survey2survey.__version__, command="fetch", config=cfg.to_json(), offline_fixtures=bool(offline_fixtures),
-                    sources={k: v.describe() for k, v in s["sources"].items()})
-        _write_store(root/name, sel, s["sources"], dl, cfg, attrs, prov)
+                    sources={k: v.describe() for k, v in s["sources"].items()}, **(_flux_provenance(s["sources"]) if s["flux"] else {}))
+        if s["flux"] and not {WCS_COLUMN, *(f"{k}_sigma_{b}" for k in s["sources"] for b in BANDS)} <= set(sel.columns):
+            raise InputError(f"{root}: its selection was made by a version of fetch without the flux arrays -> rerun with --overwrite "
+                             "(the downloads are kept)")
+        _write_store(root/name, sel, s["sources"], dl, cfg, attrs, prov, s["flux"])
         report[name]["stored"] = len(sel)
+    report["flux"] = dict(arrays={name: list(_flux_arrays(s["sources"])[0]) for name, s in sets.items()}, note=note)
     with atomic_write(root/REPORT, "w") as f: json.dump(report, f, indent=1, default=str)
     result = FetchResult(root, report)
     log.info(result.summary())
@@ -375,6 +423,7 @@ def fetch(
 def record_fixtures(
     folder, # the recording's folder (e.g. `survey2survey/fixtures/smoke`)
     transport:Transport|None=None, # the services (default: live)
+    also:tuple=("sdss-hips2fits",), # other cutout sources whose cutouts of every candidate are recorded too (offline fetches can use them)
     **settings, # `FetchConfig` overrides for the smoke preset
 ) -> Path:
     "Record everything the smoke fetch asks for into `folder`; returns it."
@@ -385,13 +434,13 @@ def record_fixtures(
         res = fetch("smoke", out=Path(d)/"smoke", transport=rec, rate_per_s=2.0, **settings)
         cfg = preset_config("smoke", **settings)
         dl = Downloader(res.root/"_fetch"/"cutouts", rec, rate_per_s=2.0)
-        srcs = dict(sdss=make_source(cfg.sdss_source, cfg.image_size, cfg.pixscale_arcsec, f"DR{cfg.sdss_release}"),
-                    des=make_source(cfg.des_source, cfg.des_size, cfg.des_pixscale_arcsec, cfg.des_release))
+        srcs = [_source(cfg, name) for name in dict.fromkeys((cfg.sdss_source, cfg.des_source, *also))]
         sdss82, des, ext = _catalogues(cfg, res.root/"_fetch", rec, None)
         pairs, _ = crossmatch(des, sdss82, cfg.match_radius_arcsec)
-        for name, df, use in (("pairs", pairs, srcs), ("external", ext, dict(sdss=srcs["sdss"]))):
-            for src in use.values(): src.prepare(_positions(df), dl)
-            dl.fetch([r for row in df.to_dict("records") for src in use.values() for r in _requests(src, row)[0]])
+        for name, df, surveys in (("pairs", pairs, ("sdss", "des")), ("external", ext, ("sdss",))):
+            use = [s for s in srcs if s.survey in surveys]
+            for src in use: src.prepare(_positions(df), dl)
+            dl.fetch([r for row in df.to_dict("records") for src in use for r in _requests(src, row)[0]])
     positions = dict(pairs=[[r.sdss_ra, r.sdss_dec] for r in pairs.itertuples()],
                      external=[[r.sdss_ra, r.sdss_dec] for r in ext.itertuples()])
     with atomic_write(folder/"positions.json", "w") as f: json.dump(positions, f, indent=1)

@@ -33,7 +33,7 @@ from scipy import ndimage
 from survey2survey.surveys import Display, lupton_rgb
 from survey2survey.http import RecordingTransport, Response, Transport, UrllibTransport, fixtures_dir
 from survey2survey.cutouts import DESaccess, Downloader, Hips2Fits, tan_wcs
-from survey2survey.fetch import record_fixtures
+from survey2survey.fetch import preset_config, record_fixtures
 
 USER = "jdoe"
 SDSS_JPEG = Display(Q=10.0, stretch=0.8, minimum=-0.3, band_scales=(1.0, 1.0, 1.0), bits=None) # the fake SkyServer's JPEG recipe
@@ -43,6 +43,16 @@ EXT_TILE = (180.0, 180.2)
 # DES coadd r 23.8 (10 sigma, 1.95" aperture)
 NOISE = dict(sdss=0.31, des=0.066)
 PSF_FWHM = dict(sdss=1.4, des=0.95)
+# the fake services' pixel units (per nanomaggy) and the step their values are quantized to (in those units)
+LEGACY_QUANTUM = 2**-8                                    # Legacy Survey cubes: nanomaggies per pixel
+HIPS2FITS_UNITS = dict(des=(1000.0, 4.0), sdss=(1.0, 2**-5))  # DES coadds: zero point 30; SDSS frames: nanomaggies
+
+
+def injected_noise(pixscale:dict) -> dict:
+    "Noise σ of a pixel of each fake source's cutouts, nanomaggies/arcsec² on its own grid: sky noise and quantization (step²/12)."
+    q = lambda survey, step_nmgy: float(np.hypot(NOISE[survey], step_nmgy/pixscale[survey]**2/np.sqrt(12)))
+    return {"legacysurvey": q("des", LEGACY_QUANTUM), "hips2fits": q("des", HIPS2FITS_UNITS["des"][1]/HIPS2FITS_UNITS["des"][0]),
+            "sdss-hips2fits": q("sdss", HIPS2FITS_UNITS["sdss"][1]/HIPS2FITS_UNITS["sdss"][0])}
 
 
 def sky_model():
@@ -201,7 +211,7 @@ class FakeSky(Transport):
         sb, wcs = self._bands(ra, dec, size, pix, "des", int(dec*1e6) % 2**31)
         cube = sb*pix**2                                                      # nanomaggies per pixel
         if self._near(ra, dec, {"P5"}): cube[:, :, :int(0.4*size)] = 0.0     # the edge of DES coverage
-        h = fits.PrimaryHDU(quantized(cube, 2**-8), header=wcs_header(wcs))
+        h = fits.PrimaryHDU(quantized(cube, LEGACY_QUANTUM), header=wcs_header(wcs))
         for i, b in enumerate(q["bands"]): h.header[f"BAND{i}"] = b
         buf = io.BytesIO(); h.writeto(buf)
         return Response(200, {"content-type": "image/fits"}, buf.getvalue())
@@ -209,13 +219,14 @@ class FakeSky(Transport):
     def _one_band(self, ra, dec, size, pix, band, survey, per_nmgy, step):
         sb, wcs = self._bands(ra, dec, size, pix, survey, int(ra*1e5 + dec*1e5) % 2**31)
         data = quantized(sb["gri".index(band)]*pix**2*per_nmgy, step)
+        if survey == "sdss" and self._near(ra, dec, {"E4"}): data[:] = np.nan          # off the SDSS footprint: HiPS blank pixels
         buf = io.BytesIO(); fits.PrimaryHDU(data, header=wcs_header(wcs)).writeto(buf)
         return buf.getvalue()
 
     def hips2fits(self, url, q):
         size, fov = int(q["width"]), float(q["fov"])
         survey = "des" if "DES" in q["hips"] else "sdss"
-        per_nmgy, step = (1000.0, 4.0) if survey == "des" else (1.0, 2**-5)
+        per_nmgy, step = HIPS2FITS_UNITS[survey]
         body = self._one_band(float(q["ra"]), float(q["dec"]), size, fov*3600/size, q["hips"][-1], survey, per_nmgy, step)
         return Response(200, {"content-type": "application/fits"}, body)
 
@@ -277,6 +288,11 @@ def main():
     for name in ("smoke", "sources"):
         shutil.rmtree(a.out/name, ignore_errors=True)
     record_fixtures(a.out/"smoke", transport)
+    if not a.live:                                     # what the notebooks compare the fetched σ with
+        cfg = preset_config("smoke")
+        noise = dict(about="noise FakeSky (tests/make_fetch_fixtures.py) put in each cutout source's pixels: nanomaggy/arcsec2 "
+                           "on the source's own grid, sky noise and quantization together", **injected_noise(dict(sdss=cfg.pixscale_arcsec, des=cfg.des_pixscale_arcsec)))
+        (a.out/"smoke"/"noise.json").write_text(json.dumps(noise, indent=1) + "\n")
     record_sources(a.out/"sources", transport)
     for name in ("smoke", "sources"):
         files = [f for f in (a.out/name).rglob("*") if f.is_file()]

@@ -1,4 +1,4 @@
-"""The offline smoke fetch killed and resumed in a subprocess, and run from the console script."""
+"""The offline smoke fetch killed and resumed in a subprocess, and run from the console script (with SDSS JPEGs, and with FITS bands)."""
 import os
 import shutil
 import signal
@@ -83,6 +83,18 @@ def test_console_script_builds_the_smoke_dataset_offline(console):
     assert [open_store(out/name, deep=True).n for name in ("pairs", "external")] == [5, 3]
 
 
+def test_console_script_fetches_calibrated_bands_from_fits_sources(tmp_path):
+    "`--source sdss=sdss-hips2fits`: both sources give FITS bands, so the stores get the flux arrays, their σ and WCS columns."
+    r = subprocess.run([EXE, "--data-root", str(tmp_path), "fetch", "--preset", "smoke", "--offline-fixtures", "--out", "fits",
+                        "--source", "sdss=sdss-hips2fits"], capture_output=True, text=True, env={**os.environ, "SURVEY2SURVEY_PROGRESS": "0"})
+    assert r.returncode == 0, r.stderr
+    assert "flux: pairs sdss_flux, des_flux; external sdss_flux in nanomaggy / arcsec2" in r.stdout
+    pairs, ext = (open_store(tmp_path/"fits"/name, deep=True) for name in ("pairs", "external"))
+    assert pairs.arrays == ("sdss", "des", "sdss_flux", "des_flux") and ext.arrays == ("sdss", "sdss_flux")
+    assert pairs.units == {"sdss_flux": "nanomaggy / arcsec2", "des_flux": "nanomaggy / arcsec2"}
+    assert {"wcs", "sdss_sigma_g", "des_sigma_i"} <= set(pairs.catalogue.columns) and {"wcs", "sdss_sigma_r"} <= set(ext.catalogue.columns)
+
+
 @pytest.mark.net
 def test_live_smoke_fetch(tmp_path):
     "The smoke preset against the live services (run with --flags net)."
@@ -91,3 +103,14 @@ def test_live_smoke_fetch(tmp_path):
     assert res.report["catalogues"]["sdss_stripe82"] > 0 and res.report["catalogues"]["des"] > 0
     for name in ("pairs", "external"):
         if (res.root/name).exists(): open_store(res.root/name, deep=True)
+
+
+@pytest.mark.net
+def test_live_smoke_fetch_with_calibrated_bands(tmp_path):
+    "The smoke preset with SDSS FITS bands from the live hips2fits (run with --flags net): flux arrays with finite σ."
+    from survey2survey.fetch import fetch
+    res = fetch("smoke", out=tmp_path/"live-smoke-fits", sdss_source="sdss-hips2fits")
+    assert res.report["flux"]["arrays"]["pairs"] == ["sdss_flux", "des_flux"]
+    if (res.root/"pairs").exists():
+        s = open_store(res.root/"pairs", deep=True)
+        assert "des_flux" in s and np.isfinite(s.catalogue[["sdss_sigma_r", "des_sigma_r"]].to_numpy()).all()
