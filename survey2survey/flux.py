@@ -236,7 +236,9 @@ def flux_unit_factor(
     "Nanomaggies per arcsec² of one pixel unit `bunit`: surface brightness converted, flux per pixel divided by the pixel area."
     import astropy.units as u
     if bunit is None or not str(bunit).strip(): raise BadFluxFile(path, "no BUNIT keyword: the pixel unit cannot be told", _UNIT_FIX)
-    try: unit = u.Unit(str(bunit).strip())
+    name = str(bunit).strip()
+    name = {"nanomaggies": "nanomaggy", "nmgy": "nanomaggy"}.get(name.lower(), name)   # SDSS frames write BUNIT = 'nanomaggies'
+    try: unit = u.Unit(name)
     except ValueError: raise BadFluxFile(path, f"BUNIT {bunit!r} is not a unit astropy can read", _UNIT_FIX) from None
     ab = u.zero_point_flux(3631*u.Jy)   # a maggy is the AB zero point: janskys convert too
     one = 1*unit
