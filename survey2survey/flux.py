@@ -24,7 +24,7 @@ from .store import Store
 from .surveys import BANDS
 
 # %% auto #0
-__all__ = ['FLAG_HALLUCINATION', 'FluxScaling', 'store_scaling', 'write_flux_fits', 'BadFluxFile', 'FluxImage',
+__all__ = ['FLAG_HALLUCINATION', 'FluxScaling', 'store_scaling', 'store_gain', 'write_flux_fits', 'BadFluxFile', 'FluxImage',
            'flux_unit_factor', 'read_flux_fits', 'EnsemblePrediction', 'ensemble_predict', 'Coverage', 'coverage',
            'plot_reliability', 'hallucination_flags', 'sigma_flags', 'flux_predict']
 
@@ -137,6 +137,26 @@ def store_scaling(
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         raise StoreValidationError(store.path, f"{array!r} has NaN/inf pixels in the rows asked for", fix="repair the store or leave those rows out", field=array)
     return FluxScaling.from_range(lo, hi, store.catalogue[cols].to_numpy()[rows], k, headroom, bands)
+
+# %% ../nbs/13_flux.ipynb #f6ad766b
+def store_gain(
+    store:Store, # a pairs store with `sdss_flux`, `des_flux` and the DES σ columns
+    rows=None, # the images it is made from (e.g. the training split); default all
+    threshold:float=3.0, # pixels where DES is above this many of its sky σ count (the galaxies, not the sky)
+) -> np.ndarray:
+    """Per band, DES flux over SDSS flux of the same objects: Σ DES / Σ SDSS over the pixels where DES is above `threshold` σ,
+    read chunk by chunk. The two surveys' g, r, i are different filters (and zero points), so equal objects have unequal
+    fluxes: this is the mean transformation a translator has to apply; sums over many pixels average the noise away."""
+    bands = "".join(BANDS)
+    rows = store.indices() if rows is None else np.asarray(rows)
+    sig = store.catalogue[[f"des_sigma_{b}" for b in bands]].to_numpy(float)
+    num, den = np.zeros(len(bands)), np.zeros(len(bands))
+    for (r, d), (_, s) in zip(store.iter_chunks("des_flux", rows), store.iter_chunks("sdss_flux", rows)):
+        m = d > threshold*sig[r][:, None, None, :]
+        num += np.where(m, d, 0).sum((0, 1, 2)); den += np.where(m, s, 0).sum((0, 1, 2))
+    if not (den > 0).all(): raise InputError(f"{store.path}: no pixels above {threshold} DES σ in some band of the rows asked for: no gain")
+    return num/den
+
 
 # %% ../nbs/13_flux.ipynb #f543d139
 FLAG_HALLUCINATION = 1   # bit of the FLAGS extension: the ensemble's members disagree (`hallucination_flags`)

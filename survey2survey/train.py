@@ -29,7 +29,7 @@ from .core import (MODEL_FILE, MODEL_META, InputError, PROGRESS_ENV, StoreNotFou
                                 acquire_lock, atomic_write, check_seed, child_rng, data_root, get_logger, release_lock,
                                 resolve_path, seed_everything)
 from .cyclegan import build_cyclegan, compile_cyclegan, tiled_generator
-from .flux import FluxScaling, store_scaling
+from .flux import FluxScaling, store_gain, store_scaling
 from .loader import PairDataset
 from .render import FLUX_UNIT
 from .store import Store, create_store, open_store, store_hash
@@ -133,9 +133,9 @@ PRESETS = {
         "quick": dict(epochs=3, batch_size=4, limit_train=128, limit_val=32, optimizer=dict(learning_rate=1.0)),
         "paper": dict(epochs=100, batch_size=32, patience=10, image_size=150, optimizer=dict(learning_rate=1.0)),
         "efficient": dict(epochs=30, batch_size=16, crop=64, augment=True, limit_val=128, optimizer=dict(learning_rate=1.0)),
-        # calibrated g, r, i: a CAE a quarter the paper's width (a cheap ensemble member), Adam (see "Flux space" below)
-        "flux": dict(epochs=7, batch_size=16, crop=64, augment=True, limit_val=128, space="flux", architecture=dict(filters=(64, 32, 16, 16, 32, 64)),
-                     optimizer=dict(algorithm="adam", learning_rate=1e-3, epsilon=1e-7)),
+        # calibrated g, r, i: a residual CAE a quarter the paper's width (a cheap ensemble member) on one scale, Adam with cosine decay, FluxMSE (see "Flux space" below)
+        "flux": dict(epochs=7, batch_size=16, crop=64, augment=True, limit_val=128, space="flux", architecture=dict(filters=(64, 32, 16, 16, 32, 64), residual=True),
+                     scaling=dict(shared=True, gain=True), optimizer=dict(algorithm="adam", learning_rate=1e-3, epsilon=1e-7, schedule="cosine", flux_weight=0.1)),
     },
     "cyclegan": {
         "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, architecture=dict(depth=3, filters=8)),
@@ -171,8 +171,9 @@ def make_config(
         if int(getattr(cfg, k)) < 1: raise InputError(f"{k} must be at least 1, got {getattr(cfg, k)}")
     if cfg.space not in SPACES: raise InputError(f"unknown space {cfg.space!r}; use one of {tuple(SPACES)}")
     if cfg.scaling and cfg.space != "flux": raise InputError(f"scaling options {cfg.scaling} are for space='flux' only")
-    if set(cfg.scaling) - {"k", "headroom", "shared"}:
-        raise InputError(f"unknown scaling option(s) {sorted(set(cfg.scaling) - {'k', 'headroom', 'shared'})}; known: ['headroom', 'k', 'shared']")
+    if set(cfg.scaling) - {"k", "headroom", "shared", "gain"}:
+        raise InputError(f"unknown scaling option(s) {sorted(set(cfg.scaling) - {'k', 'headroom', 'shared', 'gain'})}; known: ['gain', 'headroom', 'k', 'shared']")
+    if cfg.scaling.get("gain") and not cfg.scaling.get("shared"): raise InputError("scaling gain=True needs shared=True (one scale for input and target)")
     if cfg.optimizer.get("schedule") not in (None, "cosine"): raise InputError(f"unknown schedule {cfg.optimizer['schedule']!r}; use 'cosine' (or none)")
     if cfg.optimizer.get("flux_weight") and not (cfg.model == "cae" and cfg.space == "flux"):
         raise InputError("flux_weight (the total-flux term of `cae.FluxMSE`) is for a CAE in flux space (space='flux')")
@@ -656,20 +657,29 @@ def run_scalings(
     out:Path, # the run folder
 ) -> tuple|None:
     """A flux run's `(input, target)` scalings (`flux.store_scaling` of its training images), made once and kept in `out/scaling.json`; `None` in RGB space.
-    With `scaling=dict(shared=True)` both are one scaling: the SDSS softening and the union of both surveys' ranges, so that equal flux is an equal network value."""
+    With `scaling=dict(shared=True)` both are one scaling: the SDSS softening and the union of both surveys' ranges, so that equal flux is an equal network value;
+    with `gain=True` as well, the input's is that scaling of `flux.store_gain` × SDSS (DES/SDSS flux per band of the training pairs), so that equal network
+    values are equal fluxes in DES's filters."""
     if cfg.space != "flux": return None
     p = out/SCALING
     if p.exists():
         d = json.loads(p.read_text())
         return FluxScaling.from_json(d["input"]), FluxScaling.from_json(d["target"])
     log.info(f"{out}: flux scalings from {len(rows)} training images")
-    opts = {k: v for k, v in cfg.scaling.items() if k != "shared"}
+    opts = {k: v for k, v in cfg.scaling.items() if k not in ("shared", "gain")}
     sc = tuple(store_scaling(store, a, rows, **opts) for a in SPACES[cfg.space])
+    gain = None
     if cfg.scaling.get("shared"):
         a, b = sc
         one = FluxScaling(a.softening, np.minimum(a.f_lo, b.f_lo), np.maximum(a.f_hi, b.f_hi), a.bands)
         sc = (one, one)
-    with atomic_write(p, "w") as f: json.dump(dict(input=json.loads(sc[0].to_json()), target=json.loads(sc[1].to_json())), f, indent=1)
+        if cfg.scaling.get("gain"):   # the input scaled as `gain` × SDSS: the identity is then SDSS in DES's filters
+            gain = store_gain(store, rows)
+            sc = (FluxScaling(one.softening/gain, np.array(one.f_lo)/gain, np.array(one.f_hi)/gain, one.bands), one)
+            log.info(f"{out}: DES/SDSS flux per band {np.round(gain, 4).tolist()} (flux.store_gain): the input is scaled as that × SDSS")
+    with atomic_write(p, "w") as f:
+        json.dump(dict(input=json.loads(sc[0].to_json()), target=json.loads(sc[1].to_json()),
+                       **({"gain": gain.tolist()} if gain is not None else {})), f, indent=1)
     return sc
 
 # %% ../nbs/20_train.ipynb #3e6301c8
