@@ -177,7 +177,8 @@ def _translate_task(model_path:str, model_id:str, src_path:str, out_path:str, i:
     if (w.path/PARTS/f"chunk-{i:06d}.json").exists(): return _result(i, 0, t0)
     try:
         net, meta = worker_model(model_path, model_id)
-        return _result(i, tr.translate_chunk(net, meta["model"], worker_store(src_path), w, i, batch_size), t0)
+        # with the metadata: a flux model or ensemble (its scalings, σ scale) translates as `translate` does it
+        return _result(i, tr.translate_chunk(net, tr.set_name(meta), worker_store(src_path), w, i, batch_size, meta), t0)
     except S2SError as e: return _result(i, 0, t0, error=str(e))
 
 def _evaluate_task(parts:str, spec:dict, split:str, c:int, rows, r_max_pix:float, measures:tuple) -> dict:

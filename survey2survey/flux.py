@@ -24,9 +24,10 @@ from .store import Store
 from .surveys import BANDS
 
 # %% auto #0
-__all__ = ['FLAG_HALLUCINATION', 'FluxScaling', 'store_scaling', 'store_gain', 'write_flux_fits', 'BadFluxFile', 'FluxImage',
-           'flux_unit_factor', 'read_flux_fits', 'EnsemblePrediction', 'ensemble_predict', 'Coverage', 'coverage',
-           'plot_reliability', 'hallucination_flags', 'sigma_flags', 'flux_predict']
+__all__ = ['FLAG_HALLUCINATION', 'MIN_SIGMA_SCALE', 'FluxScaling', 'store_scaling', 'store_gain', 'write_flux_fits',
+           'BadFluxFile', 'FluxImage', 'flux_unit_factor', 'read_flux_fits', 'EnsemblePrediction', 'ensemble_predict',
+           'Coverage', 'coverage', 'plot_reliability', 'fit_sigma_scale', 'hallucination_flags', 'sigma_flags',
+           'flux_predict']
 
 # %% ../nbs/13_flux.ipynb #caa69d03
 from .render import FLUX_UNIT   # BUNIT of the flux images written here (the stores' unit); astropy reads it as nmgy / arcsec2
@@ -373,7 +374,7 @@ def read_flux_fits(
 class EnsemblePrediction(NamedTuple):
     "An ensemble's translation with its uncertainty, each (N, H, W, bands) float32 in nanomaggies/arcsec²."
     mean:np.ndarray # the members' mean flux
-    sigma:np.ndarray # σ of the truth about `mean`: √(spread² (1 + 1/K) + noise²)
+    sigma:np.ndarray # σ of the truth about `mean`: √((sigma_scale·spread)² (1 + 1/K) + noise²)
     spread:np.ndarray # the members' sample standard deviation (ddof=1)
 
 def _noise_planes(noise, x_shape) -> np.ndarray:
@@ -381,6 +382,12 @@ def _noise_planes(noise, x_shape) -> np.ndarray:
     noise = np.asarray(noise, np.float64)
     if noise.ndim == 2: noise = noise[:, None, None, :]
     return np.broadcast_to(noise, x_shape)
+
+def _sigma_scale(s, n:int) -> np.ndarray:
+    "A σ scale as (n,) floats, from a scalar or one value per band: finite and positive, else an `InputError`."
+    s = np.array(_per_band(s, n, "sigma_scale"))
+    if not (s > 0).all(): raise InputError(f"sigma_scale: need positive factors, got {s.tolist()}")
+    return s
 
 def _member_output(net, y:np.ndarray, k:int) -> np.ndarray:
     out = np.asarray(net(y), np.float32)
@@ -396,6 +403,7 @@ def ensemble_predict(
     input_scaling:FluxScaling|None=None, # the members' input scaling, if not `scaling`
     noise=None, # per-band σ, (bands,) or (N, bands), added in quadrature to `sigma` (comparing with a noisy observation)
     batch_size:int=32, # images per call of a member
+    sigma_scale=1.0, # factor on the spread part of σ, a scalar or one per band (`fit_sigma_scale`); `spread` is returned unscaled
 ) -> EnsemblePrediction:
     "Mean flux, σ and spread per pixel and band of an ensemble of members, in nanomaggies/arcsec²."
     models = list(models)
@@ -404,6 +412,7 @@ def ensemble_predict(
     x = np.asarray(x, np.float32)
     if x.ndim != 4: raise InputError(f"x: need (N, H, W, bands) images, got shape {x.shape}")
     if not np.isfinite(x).all(): raise InputError(f"x: {int((~np.isfinite(x)).sum())} non-finite pixels: fill or cut them away first")
+    scale = _sigma_scale(sigma_scale, x.shape[-1])
     inp = input_scaling or scaling
     mean, spread = np.empty_like(x), np.empty_like(x)
     for s in range(0, len(x), batch_size):
@@ -415,7 +424,7 @@ def ensemble_predict(
             m += d/k
             m2 += d*(f - m)
         mean[s:s + batch_size], spread[s:s + batch_size] = m, np.sqrt(m2/(K - 1))
-    var = spread.astype(np.float64)**2*(1 + 1/K)
+    var = (scale*spread.astype(np.float64))**2*(1 + 1/K)
     if noise is not None: var = var + _noise_planes(noise, x.shape)**2
     return EnsemblePrediction(mean, np.sqrt(var).astype(np.float32), spread)
 
@@ -470,6 +479,51 @@ def plot_reliability(
     ax.legend(loc="upper left", fontsize="small", frameon=False)
     return fig, ax
 
+# %% ../nbs/13_flux.ipynb #00920695
+MIN_SIGMA_SCALE = 1e-3 # the factor `fit_sigma_scale` returns where the noise alone already covers `level`
+
+def fit_sigma_scale(
+    truth:np.ndarray, # (N, H, W, bands) what σ should cover (e.g. DES images), nanomaggies/arcsec²
+    mean:np.ndarray, # the prediction (an ensemble's mean), same shape and unit
+    sigma:np.ndarray, # its σ to rescale (an ensemble's, without noise), same shape and unit
+    noise=None, # per-band σ added in quadrature, (bands,) or (N, bands), e.g. the truth's own sky σ; default none
+    mask:np.ndarray|None=None, # bool: (N, H, W) for all bands, or (N, H, W, bands); default every pixel
+    level:float=0.6827, # the coverage to reach, in (0, 1): 0.6827 is the Gaussian ±1σ
+) -> np.ndarray:
+    """Per band the smallest factor `s` with a fraction `level` of masked pixels within |truth − mean| ≤ √((s·σ)² + noise²);
+    `MIN_SIGMA_SCALE` (with a warning) where the noise alone covers that much. Exact: from the sorted per-pixel thresholds."""
+    truth, mean, sigma = (np.asarray(a, np.float64) for a in (truth, mean, sigma))
+    if not truth.shape == mean.shape == sigma.shape or truth.ndim != 4:
+        raise InputError(f"truth, mean, sigma: need the same (N, H, W, bands) shape, got {truth.shape}, {mean.shape}, {sigma.shape}")
+    if not 0 < level < 1: raise InputError(f"level must be in (0, 1), got {level}")
+    nb = truth.shape[-1]
+    if noise is None: noise = np.zeros(nb)
+    noise = np.asarray(noise, np.float64)
+    if noise.shape not in ((nb,), (len(truth), nb)): raise InputError(f"noise: need shape ({nb},) or ({len(truth)}, {nb}), got {noise.shape}")
+    if not (np.isfinite(noise).all() and (noise >= 0).all()): raise InputError(f"noise: need finite values ≥ 0, got {noise.tolist()}")
+    mask = np.ones(truth.shape, bool) if mask is None else np.asarray(mask, bool)
+    if mask.shape == truth.shape[:3]: mask = mask[..., None]
+    if mask.shape[:3] != truth.shape[:3] or mask.shape[3] not in (1, nb):
+        raise InputError(f"mask: need shape {truth.shape[:3]} or {truth.shape}, got {mask.shape}")
+    mask = np.broadcast_to(mask, truth.shape)
+    noise = _noise_planes(noise, truth.shape)
+    out = np.empty(nb)
+    for b in range(nb):
+        m = mask[..., b]
+        err, s, n = np.abs(truth[..., b] - mean[..., b])[m], sigma[..., b][m], noise[..., b][m]
+        if not len(err): raise InputError(f"the mask selects no pixels in band {b}")
+        if not (np.isfinite(err).all() and np.isfinite(s).all()): raise InputError(f"truth, mean or sigma has non-finite values inside the mask (band {b})")
+        if (s < 0).any(): raise InputError(f"sigma has negative values inside the mask (band {b})")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(s > 0, (err**2 - n**2)/s**2, np.where(err <= n, -np.inf, np.inf))
+        qk = np.partition(q, int(np.ceil(level*len(q))) - 1)[int(np.ceil(level*len(q))) - 1]
+        if qk == np.inf: raise InputError(f"band {b}: no factor reaches {level:.4g}: {(q == np.inf).mean():.1%} of the pixels have σ = 0 and lie outside their noise")
+        if qk <= MIN_SIGMA_SCALE**2:
+            warnings.warn(f"band {b}: the noise alone covers {level:.4g} of the pixels; the σ scale is the floor {MIN_SIGMA_SCALE}")
+            qk = MIN_SIGMA_SCALE**2
+        out[b] = np.sqrt(qk)
+    return out
+
 # %% ../nbs/13_flux.ipynb #ecb979f2
 def hallucination_flags(
     pred:EnsemblePrediction, # from `ensemble_predict`
@@ -484,14 +538,16 @@ def hallucination_flags(
 
 def sigma_flags(
     mean:np.ndarray, # (..., H, W, bands) an ensemble's mean, nanomaggies/arcsec²
-    sigma:np.ndarray, # its σ as `ensemble_predict` gives it (spread × √(1 + 1/K), no noise term), same shape
+    sigma:np.ndarray, # its σ as `ensemble_predict` gives it (sigma_scale × spread × √(1 + 1/K), no noise term), same shape
     K:int, # the ensemble's members
     noise, # per-band σ of agreement (`hallucination_flags`)
     threshold:float=3.0, # of `hallucination_flags`
+    sigma_scale=1.0, # the σ scale `sigma` was made with (a scalar or one per band): the flags judge the unscaled spread
 ) -> np.ndarray:
-    "`hallucination_flags` of a stored translation, whose σ is kept but not its spread: the spread is σ/√(1 + 1/K)."
+    "`hallucination_flags` of a stored translation, whose σ is kept but not its spread: the spread is σ/(sigma_scale·√(1 + 1/K))."
     mean, sigma = np.asarray(mean), np.asarray(sigma)
-    pred = EnsemblePrediction(mean.reshape(-1, *mean.shape[-3:]), sigma.reshape(-1, *sigma.shape[-3:]), sigma.reshape(-1, *sigma.shape[-3:])/np.sqrt(1 + 1/K))
+    spread = sigma/(_sigma_scale(sigma_scale, sigma.shape[-1])*np.sqrt(1 + 1/K))
+    pred = EnsemblePrediction(mean.reshape(-1, *mean.shape[-3:]), sigma.reshape(-1, *sigma.shape[-3:]), spread.reshape(-1, *sigma.shape[-3:]))
     return hallucination_flags(pred, noise, threshold).reshape(mean.shape)
 
 def flux_predict(
@@ -500,9 +556,10 @@ def flux_predict(
     scaling:FluxScaling, # the output scaling
     input_scaling:FluxScaling, # the input scaling
     batch_size:int=32, # images per call of a member
+    sigma_scale=1.0, # an ensemble's σ scale, a scalar or one per band (`ensemble_predict`); ignored for one model
 ) -> tuple:
     "`(flux, sigma)` in nanomaggies/arcsec²: one model's output and `None`, or an ensemble's mean and σ (`ensemble_predict`)."
     models = list(models)
     if len(models) == 1: return scaling.inverse(np.asarray(models[0](input_scaling.forward(x, clip=True)), np.float32)), None
-    p = ensemble_predict(models, x, scaling, input_scaling, batch_size=batch_size)
+    p = ensemble_predict(models, x, scaling, input_scaling, batch_size=batch_size, sigma_scale=sigma_scale)
     return p.mean, p.sigma

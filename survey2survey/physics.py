@@ -26,7 +26,7 @@ __all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_P
            'measure_flux_one', 'measure', 'measure_flux', 'truth_table', 'neighbour_table', 'fit_calibration',
            'calibrate', 'residuals', 'nmad', 'preservation_table', 'closer_table', 'plot_residuals', 'artifact_excess',
            'artifact_removal', 'neighbour_fluxes', 'neighbour_summary', 'artifact_summary', 'dataset_calibration',
-           'physics_report', 'save_report', 'ensemble_calibration']
+           'physics_report', 'save_report', 'ensemble_calibration', 'fit_ensemble_sigma_scale']
 
 # %% ../nbs/32_physics.ipynb #88c0b0d4
 PIXSCALE_ARCSEC = SDSS.pixel_scale_arcsec # every stored picture is on the SDSS grid (DES is resampled onto it)
@@ -537,17 +537,15 @@ def save_report(
     return paths
 
 # %% ../nbs/32_physics.ipynb #5d217da0
-def ensemble_calibration(
+def _ensemble_pixels(
     dataset, # dataset folder (or name under the data root) with `pairs` and the ensemble's reconstruction `<flux_model>-pairs`
-    flux_model:str="cae_flux", # the reconstruction set (`translate.set_name` of a flux CAE: `cae_flux`)
+    flux_model:str="cae_flux", # the reconstruction set
     split:str="val", # the galaxies judged
     radius_hlr:float=2.0, # the aperture: this many true half-light radii around the true centre (at least 3 pixels)
-    threshold:float=3.0, # of the hallucination flags (`flux.hallucination_flags`)
-    limit:int|None=None, # judge only the first `limit` galaxies of the split
+    limit:int|None=None, # only the first `limit` galaxies of the split
 ) -> dict:
-    "Coverage of the ensemble's σ against DES inside the galaxies' apertures (all bands and per band), and where its hallucination flags land."
-    from survey2survey.flux import coverage, sigma_flags
-    from survey2survey.render import artifact_mask
+    """What the ensemble's σ is judged on, for the split's galaxies with finite input: `des` (DES flux), `mean` and `sigma` (as stored),
+    `noise` ((N, bands) DES sky σ), `aperture` ((N, H, W) bool), with `src`, `rec`, `rows`, `cat` and the pixel grid `xx`, `yy`."""
     from survey2survey.store import NONFINITE, open_store
     folder = resolve_path(dataset)
     src, rec = open_store(folder/"pairs"), open_store(folder/f"{flux_model}-pairs")
@@ -556,18 +554,35 @@ def ensemble_calibration(
     rows = src.indices(split)[:limit]
     ok = ~rec.catalogue[NONFINITE].to_numpy()[rows] if NONFINITE in rec.catalogue else np.ones(len(rows), bool)
     rows = rows[ok]
+    if not len(rows): raise InputError(f"{src.path}: no {split!r} galaxies with finite input to judge the σ of {rec.path} on")
     truth, cat = truth_table(src, rows), src.catalogue.iloc[rows]
-    des, mean, sig = src.read("des_flux", rows), rec.read(f"{m}_nmgy", rows), rec.read(f"{m}_sigma", rows)
-    noise = cat[[f"des_sigma_{b}" for b in BANDS]].to_numpy(float)
-    total = np.sqrt(sig.astype(np.float64)**2 + noise[:, None, None, :]**2)
     yy, xx = np.mgrid[:OUTPUT_SIZE, :OUTPUT_SIZE]
     rad = np.maximum(radius_hlr*truth["hlr_arcsec"].to_numpy()/PIXSCALE_ARCSEC, 3.0)
     aperture = (xx - truth["x_pix"].to_numpy()[:, None, None])**2 + (yy - truth["y_pix"].to_numpy()[:, None, None])**2 <= rad[:, None, None]**2
+    return dict(src=src, rec=rec, rows=rows, cat=cat, xx=xx, yy=yy, aperture=aperture, des=src.read("des_flux", rows),
+                mean=rec.read(f"{m}_nmgy", rows), sigma=rec.read(f"{m}_sigma", rows), noise=cat[[f"des_sigma_{b}" for b in BANDS]].to_numpy(float))
+
+def ensemble_calibration(
+    dataset, # dataset folder (or name under the data root) with `pairs` and the ensemble's reconstruction `<flux_model>-pairs`
+    flux_model:str="cae_flux", # the reconstruction set (`translate.set_name` of a flux CAE: `cae_flux`)
+    split:str="val", # the galaxies judged
+    radius_hlr:float=2.0, # the aperture: this many true half-light radii around the true centre (at least 3 pixels)
+    threshold:float=3.0, # of the hallucination flags (`flux.hallucination_flags`)
+    limit:int|None=None, # judge only the first `limit` galaxies of the split
+    sigma_scale=1.0, # a factor on the stored σ for the coverage, one or one per band (e.g. `fit_ensemble_sigma_scale`'s, checked before it is stored)
+) -> dict:
+    "Coverage of the ensemble's σ against DES inside the galaxies' apertures (all bands and per band), and where its hallucination flags land."
+    from survey2survey.flux import coverage, sigma_flags
+    from survey2survey.render import artifact_mask
+    px = _ensemble_pixels(dataset, flux_model, split, radius_hlr, limit)
+    src, rec, rows, cat, xx, yy, aperture = (px[k] for k in ("src", "rec", "rows", "cat", "xx", "yy", "aperture"))
+    des, mean, sig = px["des"], px["mean"], px["sigma"]
+    total = np.sqrt((np.asarray(sigma_scale, np.float64)*sig)**2 + px["noise"][:, None, None, :]**2)
     cov = dict(all=coverage(des, mean, total, aperture))
     for k, b in enumerate(BANDS): cov[b] = coverage(des[..., k], mean[..., k], total[..., k], aperture)
     K = int(rec.attrs.get("members", 2))
     noise_flag = np.array(rec.attrs["output_scaling"]["softening"])
-    flags = sigma_flags(mean, sig, K, noise_flag, threshold).any(-1)
+    flags = sigma_flags(mean, sig, K, noise_flag, threshold, rec.attrs.get("sigma_scale", 1.0)).any(-1)   # the members' unscaled spread
     art = np.stack([artifact_mask(r, "sdss") for _, r in cat.iterrows()])
     nb = neighbour_table(src, rows, margin_pix=0.0)
     near = np.zeros_like(aperture)
@@ -581,3 +596,17 @@ def ensemble_calibration(
                                flag_rate=float(flags[v].mean()) if v.any() else np.nan) for k, v in regions.items()])
     table = pd.DataFrame([dict(band=k, n=c.n, within_1sigma=c.within_1sigma, within_2sigma=c.within_2sigma) for k, c in cov.items()])
     return dict(coverage=cov, table=table, flags=where, n_galaxies=len(rows), members=K, flagged_pixels=n_flag)
+
+# %% ../nbs/32_physics.ipynb #712e38c6
+def fit_ensemble_sigma_scale(
+    dataset, # dataset folder (or name under the data root) with `pairs` and the ensemble's reconstruction `<flux_model>-pairs`
+    flux_model:str="cae_flux", # the reconstruction set
+    split:str="val", # the galaxies fitted on
+    radius_hlr:float=2.0, # the aperture (`ensemble_calibration`)
+    level:float=0.6827, # the coverage to reach within σ: 0.6827, the Gaussian ±1σ
+    limit:int|None=None, # fit on the first `limit` galaxies of the split only
+) -> np.ndarray:
+    "Per band, the ensemble's σ scale (`flux.fit_sigma_scale`) that brings its coverage of DES in `ensemble_calibration` to `level`."
+    from survey2survey.flux import fit_sigma_scale
+    px = _ensemble_pixels(dataset, flux_model, split, radius_hlr, limit)
+    return fit_sigma_scale(px["des"], px["mean"], px["sigma"], px["noise"], px["aperture"], level)*np.asarray(px["rec"].attrs.get("sigma_scale", 1.0))

@@ -19,6 +19,7 @@ import numpy as np
 
 import survey2survey
 from .core import MODEL_FILE, MODEL_META, InputError, atomic_write, data_root, file_hash, get_logger, resolve_path
+from .surveys import BANDS
 # Keras is imported only where a network is built or loaded: listing the shipped models reads JSON only.
 
 # %% auto #0
@@ -376,8 +377,11 @@ def ensemble_card_markdown(card:dict) -> str:
     import pandas as pd
     lines = [f"# {card['name']}: a flux ensemble of {card['K']} CAEs\n", card["about"] + "\n", f"**Limitation.** {card['limitation']}\n",
              "## Training\n", f"- data: {card['data']}",
-             f"- members: {', '.join(card['members'])} (each with its own card: recipe, steps, wall time)",
-             "- retrain:\n", "```\n" + "\n".join(card["retrain"]) + "\n```\n", f"## Evaluation: {card['evaluation']}\n"]
+             f"- members: {', '.join(card['members'])} (each with its own card: recipe, steps, wall time)"]
+    if card.get("sigma_scale") is not None:   # cards written before σ scales have none
+        lines += [f"- σ scale per band ({', '.join(f'{b} {s:.3g}' for b, s in zip(BANDS, card['sigma_scale']))}): the members' spread is multiplied "
+                  f"by it in σ{': ' + card['sigma_note'] if card.get('sigma_note') else ''}"]
+    lines += ["- retrain:\n", "```\n" + "\n".join(card["retrain"]) + "\n```\n", f"## Evaluation: {card['evaluation']}\n"]
     for k, text in ENSEMBLE_CARD_TABLES.items():
         if card.get(k): lines += [text + "\n", pd.DataFrame(card[k]).round(4).to_markdown(index=False) + "\n"]
     return "\n".join(lines)
@@ -392,8 +396,10 @@ def export_ensemble(
     tables:dict|None=None, # tables for the card (`ENSEMBLE_CARD_TABLES` keys: DataFrames)
     limitation:str=LIMITATION, # the limitation that matters
     root=None, # where shipped models live (default: the package's `weights/`)
+    sigma_scale=None, # σ scale on the members' spread, one value or one per band (`flux.fit_sigma_scale`), written to `ensemble.json` and the card; default none
+    sigma_note:str="", # how `sigma_scale` was fitted (data, level), one line for the card
 ) -> Path:
-    "Write `root/name/` (`ensemble.json` with `translate.make_ensemble`'s checks, `card.json`, `card.md`); returns the folder."
+    "Write `root/name/` (`ensemble.json` with `translate.make_ensemble`'s checks and `sigma_scale`, `card.json`, `card.md`); returns the folder."
     from survey2survey.translate import make_ensemble
     if not _is_name(name): raise InputError(f"a shipped name is letters, digits, '.', '_' and '-', got {name!r}")
     root = shipped_root(root)
@@ -402,8 +408,9 @@ def export_ensemble(
     bad = sorted(set(tables or {}) - set(ENSEMBLE_CARD_TABLES))
     if bad: raise InputError(f"{name}: unknown card tables {bad}; known: {list(ENSEMBLE_CARD_TABLES)}")
     folder = root/name
-    make_ensemble([str(root/m) for m in members], folder, name)
-    card = dict(name=name, kind="ensemble", members=list(members), K=len(members), about=about, data=data, evaluation=evaluation,
+    info = make_ensemble([str(root/m) for m in members], folder, name, sigma_scale)
+    scale = {} if sigma_scale is None else dict(sigma_scale=info["ensemble"]["sigma_scale"], sigma_note=sigma_note)
+    card = dict(name=name, kind="ensemble", members=list(members), K=len(members), about=about, data=data, evaluation=evaluation, **scale,
                 **{k: json.loads(t.to_json(orient="records")) for k, t in (tables or {}).items()}, limitation=limitation, retrain=list(retrain),
                 exported=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), survey2survey=survey2survey.__version__)
     with atomic_write(folder/CARD_JSON, "w") as f: json.dump(card, f, indent=1)

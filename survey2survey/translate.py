@@ -73,10 +73,27 @@ def _member_path(m:str, folder:Path) -> str:
     "A member as written in `ensemble.json`: a folder beside the ensemble's, or a shipped name, run folder or path."
     return str(folder.parent/m) if _is_name(m) and (folder.parent/m).exists() and not is_shipped(m) else m
 
+def _sigma_scale_list(
+    v, # a scalar or one value per band
+    n:int, # the bands
+    where, # named in the error (the ensemble's file)
+) -> list:
+    "`v` as `n` floats, one per band: an `InputError` naming `where` and the value unless it is 1 or `n` finite factors > 0."
+    try: a = np.asarray(v, float)
+    except (TypeError, ValueError): a = np.array([np.nan])
+    if a.ndim > 1 or a.size not in (1, n) or not np.isfinite(a).all() or not (a > 0).all():
+        raise InputError(f"{where}: sigma_scale must be 1 or {n} finite factors > 0 (one per band), got {v!r}")
+    return [float(x) for x in np.broadcast_to(a.ravel(), (n,))]
+
+def _n_bands(info:dict) -> int:
+    "The bands of a flux model's output (its scaling's `bands`)."
+    sc = info["output"]["scaling"]
+    return len((json.loads(sc) if isinstance(sc, str) else sc).get("bands", "gri"))
+
 def ensemble_info(
     folder, # an ensemble folder (holding `ensemble.json`)
 ) -> dict:
-    "An ensemble's metadata: its first member's (model, space, input, output, data) with `ensemble` (members' paths and ids), `path` and `id`."
+    "An ensemble's metadata: its first member's (model, space, input, output, data) with `ensemble` (members' paths, ids, `sigma_scale`), `path` and `id`."
     folder = Path(folder)
     try: d = json.loads((folder/ENSEMBLE).read_text())
     except (OSError, ValueError) as e: raise InputError(f"{folder/ENSEMBLE}: not readable as JSON ({e})") from None
@@ -85,9 +102,11 @@ def ensemble_info(
     infos = [model_info(_member_path(m, folder)) for m in d["members"]]
     check_members(infos, folder)
     ids = [m["id"] for m in infos]
+    scale = _sigma_scale_list(d.get("sigma_scale", 1.0), _n_bands(infos[0]), folder/ENSEMBLE)
+    key = " ".join(ids) + ("" if scale == [1.0]*len(scale) else f" sigma_scale={scale}")   # old ensembles keep their id
     return {**{k: v for k, v in infos[0].items() if k not in ("path", "id", "shipped", "final", "epochs", "steps", "seed")},
-            "ensemble": dict(members=[m["path"] for m in infos], ids=ids, seeds=[m.get("seed") for m in infos], K=len(infos)),
-            "name": d.get("name", folder.name), "path": str(folder), "id": hashlib.sha256(" ".join(ids).encode()).hexdigest()[:16]}
+            "ensemble": dict(members=[m["path"] for m in infos], ids=ids, seeds=[m.get("seed") for m in infos], K=len(infos), sigma_scale=scale),
+            "name": d.get("name", folder.name), "path": str(folder), "id": hashlib.sha256(key.encode()).hexdigest()[:16]}
 
 def check_members(
     infos:list, # the members' `model_info`
@@ -106,15 +125,17 @@ def make_ensemble(
     members:list, # the members: run folders, shipped names, or names under `<data root>/models`
     out, # the ensemble's folder (created)
     name:str|None=None, # its name (default: the folder's)
+    sigma_scale=None, # σ scale on the members' spread, one value or one per band (`flux.fit_sigma_scale`); default none (all 1)
 ) -> dict:
     "Write the ensemble folder `out` (its `ensemble.json`) after checking the members fit together; its `model_info`."
     infos = [model_info(m) for m in members]
     out = resolve_path(out)
     check_members(infos, out)
+    scale = {} if sigma_scale is None else dict(sigma_scale=_sigma_scale_list(sigma_scale, _n_bands(infos[0]), out/ENSEMBLE))
     out.mkdir(parents=True, exist_ok=True)
     rel = [Path(m["path"]).name if Path(m["path"]).parent == out.parent else m.get("shipped", {}).get("name") or m["path"] for m in infos]
     with atomic_write(out/ENSEMBLE, "w") as f:
-        json.dump(dict(format="survey2survey-ensemble", name=name or out.name, members=rel), f, indent=1)
+        json.dump(dict(format="survey2survey-ensemble", name=name or out.name, members=rel, **scale), f, indent=1)
     return ensemble_info(out)
 
 # %% ../nbs/21_translate.ipynb #8ae39419
@@ -153,6 +174,7 @@ def translate(
     out = resolve_path(output) if output is not None else default_output(src.path, name)
     attrs = dict(model=name, model_id=meta["id"], preset=meta["preset"], input=str(src.path), input_hash=store_hash(src))
     if meta.get("space") == "flux": attrs.update(space="flux", model_name=meta.get("name", Path(meta["path"]).name), members=meta.get("ensemble", {}).get("K", 1), output_scaling=meta["output"]["scaling"])
+    if "ensemble" in meta: attrs.update(sigma_scale=meta["ensemble"]["sigma_scale"])
     arrays, units = output_arrays(meta)
     w = create_store(out, n=src.n, arrays=arrays, image_size=src.image_shape[:2], channels=src.image_shape[2], units=units,
                      chunk_size=src.chunk_size, kind="reconstruction", attrs=attrs, overwrite=overwrite,
@@ -238,7 +260,8 @@ def translate_flux_chunk(
     x = np.where(bad[:, None, None, None], np.float32(0), x)
     sc_in, sc_out = (FluxScaling.from_json(meta[k]["scaling"]) for k in ("input", "output"))
     nets = list(net) if isinstance(net, (list, tuple)) else [net]
-    flux, sigma = flux_predict([functools.partial(predict, n, batch_size=batch_size) for n in nets], x, sc_out, sc_in, len(x))
+    flux, sigma = flux_predict([functools.partial(predict, n, batch_size=batch_size) for n in nets], x, sc_out, sc_in, len(x),
+                               sigma_scale=meta.get("ensemble", {}).get("sigma_scale", 1.0))
     out = {f"{name}_nmgy": flux, name: flux_picture(flux), **({} if sigma is None else {f"{name}_sigma": sigma})}
     for a in out.values(): a[bad] = np.nan
     writer.write_chunk(i, src.catalogue.iloc[rows].assign(**{NONFINITE: bad}), **out)
@@ -274,7 +297,7 @@ def export_fits(
             if p.exists() and not overwrite: paths.append(p); continue
             if bool(cat[NONFINITE].iloc[r]) if NONFINITE in cat else not np.isfinite(flux[j]).all(): skipped += 1; continue
             row = cat.iloc[r]
-            flags = (sigma_flags(flux[j], sigma[j], K, noise, threshold)*FLAG_HALLUCINATION).astype(np.uint8) if has_sigma else None
+            flags = (sigma_flags(flux[j], sigma[j], K, noise, threshold, rec.attrs.get("sigma_scale", 1.0))*FLAG_HALLUCINATION).astype(np.uint8) if has_sigma else None
             cards = dict(MODELID=(rec.attrs["model_id"], "hash of the model's weights"), NMEMBERS=(K, "ensemble members"),
                          OBJID=(str(row.get("id", r)), "catalogue id"), INROW=(int(r), "row in the input store"))
             paths.append(write_flux_fits(p, flux[j], image_wcs(row, flux.shape[1:3], flipud=True), rec.attrs.get("model_name", name),

@@ -23,6 +23,14 @@ import pytest
 # Quiet defaults for test runs; set before anything imports TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
+# With one pytest-xdist worker per core, TensorFlow, OpenMP and BLAS in each worker (and in the processes it starts)
+# get the worker's share of the cores: thread pools that spin on more threads than there are cores slow every
+# process down (on 2 cores the whole run took 11-14 minutes with their default threads; see CONTRIBUTING.md).
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+if _workers:
+    _threads = str(max(1, (os.cpu_count() or 1)//_workers))
+    for _k in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ.setdefault(_k, _threads)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 # Keep tests away from the user's real data root, even when one is set.
 os.environ["SURVEY2SURVEY_DATA"] = tempfile.mkdtemp(prefix="s2s-test-data-")
 
