@@ -74,7 +74,9 @@ def test_shipped_beat_sdss(name, unseen):
 
 @pytest.mark.parametrize("name", list(ENSEMBLES))
 def test_shipped_flux_ensemble_beats_sdss(name, unseen):
-    "On unseen galaxies, the shipped flux ensemble's g, r, i are closer to DES than the SDSS input (in the target's scaling), and its σ is positive."
+    """On unseen galaxies, the shipped flux ensemble's photometry is closer to DES than the SDSS input's in every band (median
+    |Δmag| of a 10-pixel aperture at the centre), so are its pixels there (MSE in nanomaggies), and its σ is positive.
+    An untrained residual CAE is the identity: it fails, as does any network that moves fluxes away from DES."""
     for m in ENSEMBLES[name]: _require(m)
     from survey2survey.store import open_store
     folder = unseen[2]
@@ -83,14 +85,16 @@ def test_shipped_flux_ensemble_beats_sdss(name, unseen):
     code = ("import numpy as np\nfrom survey2survey.translate import load_model\nfrom survey2survey.images import FluxTranslator\n"
             f"tr = FluxTranslator(*load_model({name!r}))\n"
             f"mean, sigma = tr(np.load({str(folder/'sdss_flux.npy')!r}), 8)\n"
-            f"np.save({str(folder/(name + '-mean.npy'))!r}, mean); np.save({str(folder/(name + '-sigma.npy'))!r}, sigma)\n"
-            "import json; print(json.dumps(tr.scaling_out.to_json()))")
+            f"np.save({str(folder/(name + '-mean.npy'))!r}, mean); np.save({str(folder/(name + '-sigma.npy'))!r}, sigma)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    from survey2survey.flux import FluxScaling
-    sc = FluxScaling.from_json(json.loads(r.stdout.strip().splitlines()[-1]))
     des, sdss = pairs.read("des_flux", slice(None)), pairs.read("sdss_flux", slice(None))
     mean, sigma = np.load(folder/f"{name}-mean.npy"), np.load(folder/f"{name}-sigma.npy")
     assert mean.shape == des.shape and np.isfinite(mean).all() and (sigma > 0).all()
-    err = lambda a: float(np.mean((sc.forward(a, clip=True) - sc.forward(des, clip=True))**2))
-    assert err(mean) < 0.5*err(sdss), f"{name}: scaled MSE against DES {err(mean):.3g}, SDSS input {err(sdss):.3g}"
+    yy, xx = np.mgrid[:des.shape[1], :des.shape[2]] - (np.array(des.shape[1:3])[:, None, None] - 1)/2
+    ap = xx**2 + yy**2 <= 10**2
+    mag = lambda a: -2.5*np.log10(np.clip(a[:, ap].sum(1), 1e-3, None))   # (galaxies, bands)
+    d_out, d_sdss = (np.median(np.abs(mag(a) - mag(des)), axis=0) for a in (mean, sdss))
+    assert (d_out < d_sdss).all(), f"{name}: median |Δmag| against DES per band {d_out.round(3)}, SDSS input {d_sdss.round(3)}"
+    mse = lambda a: float(np.mean((a[:, ap] - des[:, ap])**2))
+    assert mse(mean) < mse(sdss), f"{name}: MSE against DES in the aperture {mse(mean):.3g} nanomaggies², SDSS input {mse(sdss):.3g}"
