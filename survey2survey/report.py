@@ -165,12 +165,17 @@ def _steps_md(steps:list) -> str:
 def models_md(
     origins:dict, # model name -> `survey2survey.reproduce.model_origin`
 ) -> str:
-    "The report's section on where each model comes from: a shipped model (with its card) or a training run."
+    "The report's section on where each model comes from: a shipped model or ensemble (with its card) or a training run."
     lines = ["## Models\n"]
     for m, o in origins.items():
+        ens = o.get("members")
+        members, each = (f"{len(ens)} members {', '.join(f'`{n}`' for n in ens)}; ", " each") if ens else ("", "")
         if o.get("origin") == "shipped":
-            lines.append(f"- **{m}**: shipped model `{o['name']}` ({o['preset']} recipe, {o['epochs']} epochs on `{o['trained_on']}`; "
-                         f"weights `{o['id']}`), model card [{o['card']}]({Path(o['card']).as_uri()})")
+            lines.append(f"- **{m}**: shipped {'ensemble' if ens else 'model'} `{o['name']}` ({members}{o['preset']} recipe, {o['epochs']} epochs{each} "
+                         f"on `{o['trained_on']}`; weights `{o['id']}`), model card [{o['card']}]({Path(o['card']).as_uri()})")
+        elif ens:
+            lines.append(f"- **{m}**: ensemble `{o['path']}` of trained runs ({members}{o['preset']} preset, {o['epochs']} epochs{each} on "
+                         f"`{o['trained_on']}`; id `{o['id']}`)")
         else:
             lines.append(f"- **{m}**: trained by this reproduction, run folder `{o['path']}` ({o['preset']} preset, {o['epochs']} "
                          f"epochs on `{o['trained_on']}`; `model.keras` `{o['id']}`)")
@@ -191,10 +196,15 @@ def fidelity_md(
 ) -> str:
     "The report's section on physical fidelity (beyond the paper): measured vs true, artifacts, neighbours."
     out = Path(out)
+    p = out/"tables"/"physics_preservation.csv"
+    sets = set(pd.read_csv(p).get("set", [])) if p.exists() else set()
+    found = [f"`{s}`" + (" (the shipped flux ensemble)" if s == "cae_flux" else "") for s in ("sdss-flux", "des-flux", "cae_flux") if s in sets]
+    flux = f"{', '.join(found[:-1])} and {found[-1]} are" if len(found) > 1 else f"{found[0]} is" if found else ""   # sets measured on calibrated images
     md = ["## Beyond the paper: is the physics preserved?\n",
           "Validation galaxies measured (photutils, GalSim adaptive moments; a calibration trained on DES pictures) on every "
           "image set and compared with the simulation's truth ([notebook](notebooks/97_fidelity.ipynb)). Bias: median of "
           "measured − true; NMAD: its robust scatter; `mad_true`: median |measured − true|.\n",
+          *([f"{flux} measured on calibrated images in nanomaggies, the others on pictures through the DES-fitted calibration.\n"] if flux else []),
           "### Measured vs true\n", _table_md(out, "physics_preservation"),
           "### Closer to the truth, and to DES, than the SDSS input?\n", _table_md(out, "physics_closer"),
           "### Simulated SDSS artifacts removed (0: as in the input, 1: as clean as DES)\n", _table_md(out, "physics_artifacts"),

@@ -23,9 +23,9 @@ from .report import OUTPUTS, write_report
 # %% auto #0
 __all__ = ['log', 'PRESETS', 'MODELS', 'STORES', 'SIZES', 'GPU_TIME', 'FIGURE_EXTS', 'TABLE_EXTS', 'NOTEBOOKS_ENV',
            'check_preset', 'model_dir', 'Inputs', 'say', 'run_step', 'store_complete', 'run_complete',
-           'run_differences', 'translation_complete', 'check_unseen', 'shipped_model', 'model_origin', 'ensure',
-           'expected_files', 'save_figure', 'save_table', 'notebooks_dir', 'figure_notebooks', 'NotebookError',
-           'default_out', 'run_notebook', 'failed_cell', 'check_manifest', 'figure_step', 'reproduce']
+           'run_differences', 'translation_complete', 'check_unseen', 'shipped_model', 'shipped_flux', 'model_origin',
+           'ensure', 'expected_files', 'save_figure', 'save_table', 'notebooks_dir', 'figure_notebooks',
+           'NotebookError', 'default_out', 'run_notebook', 'failed_cell', 'check_manifest', 'figure_step', 'reproduce']
 
 # %% ../nbs/70_reproduce.ipynb #e7caeaf6
 log = get_logger("reproduce")
@@ -73,6 +73,7 @@ class Inputs:
     steps:list = field(default_factory=list) # one dict per step: step, status (`done`/`skipped`), seconds, detail
     train:bool = False # models trained on this dataset (`True`) or the shipped ones
     origins:dict = field(default_factory=dict) # model name -> `model_origin`: where the model comes from, for the report
+    flux:dict = field(default_factory=dict) # flux set (`cae_flux`) -> the shipped flux ensemble's folder, when it translated `pairs`
     @property
     def evaluation(self) -> Path: return self.dataset/"evaluation"
     def times(self) -> pd.DataFrame:
@@ -82,7 +83,7 @@ class Inputs:
         "A short hash of what the figure notebooks read: the evaluation's and the stores' manifests."
         h = hashlib.sha256(f"{self.preset}|{self.seed}|{self.dataset}".encode())
         for p in sorted([self.evaluation/"evaluation.json"] + [self.dataset/s/"manifest.json" for s in STORES]
-                        + [self.dataset/f"{m}-{s}"/"manifest.json" for m in self.models for s in STORES]):
+                        + [self.dataset/f"{m}-{s}"/"manifest.json" for m in [*self.models, *self.flux] for s in STORES]):
             if p.exists(): h.update(p.read_bytes())
         return h.hexdigest()[:16]
 
@@ -148,18 +149,18 @@ def run_differences(
 
 def translation_complete(
     out:Path, # a reconstruction store
-    model:Path, # the folder of the model that should have written it: a training run or a shipped model
+    model:Path, # the folder of the model that should have written it: a training run, a shipped model or an ensemble of them
 ) -> bool:
     "Whether the reconstruction store `out` is complete and was written by `model` (its `model_id`)."
     from survey2survey.shipped import is_shipped
-    from survey2survey.translate import model_info
+    from survey2survey.translate import ENSEMBLE, model_info
     m = _json(Path(out)/"manifest.json")
-    return bool(m and m.get("complete") and (is_shipped(model) or run_complete(model))
+    return bool(m and m.get("complete") and (is_shipped(model) or run_complete(model) or (Path(model)/ENSEMBLE).is_file())
                 and m.get("spec", {}).get("attrs", {}).get("model_id") == model_info(model)["id"])
 
 # %% ../nbs/70_reproduce.ipynb #ee5a64f4
 def check_unseen(
-    meta:dict, # a shipped model's metadata (`survey2survey.shipped.shipped_info`)
+    meta:dict, # a shipped model's metadata (`survey2survey.shipped.shipped_info`, or `translate.model_info` of a shipped ensemble)
     dataset:Path, # the dataset to evaluate it on
     seed:int|None=None, # the simulation seed of `dataset` if it is still to be simulated (default: read from its `pairs` store)
 ):
@@ -169,7 +170,7 @@ def check_unseen(
         attrs = (_json(Path(dataset)/"pairs"/"manifest.json") or {}).get("spec", {}).get("attrs", {})
         seed = attrs.get("seed") if attrs.get("source") == "simulation" else None
     if seed is not None and trained.get("seed") is not None and int(seed) == int(trained["seed"]):
-        raise InputError(f"the shipped model {meta['shipped']['name']} was trained on {trained.get('dataset')} (simulation seed "
+        raise InputError(f"the shipped model {meta.get('shipped', meta)['name']} was trained on {trained.get('dataset')} (simulation seed "
                          f"{trained['seed']}): {Path(dataset).name}, a simulation of the same seed, holds its training galaxies "
                          "(galaxy i depends only on the seed, the set and i). Evaluate it on another seed (e.g. --seed 0), "
                          "or pass --train (`train=True`) to train models on this dataset")
@@ -186,12 +187,31 @@ def shipped_model(
     check_unseen(meta, dataset, seed)
     return Path(meta["path"])
 
+def shipped_flux(
+    dataset:Path, # the dataset whose calibrated images it will translate
+    seed:int|None=None, # the simulation seed of `dataset` if it is still to be simulated
+    root=None, # the shipped models' folder (default: the package's)
+) -> Path|None:
+    "The folder of the shipped flux ensemble (`survey2survey.shipped.DEFAULT_FLUX`), checked against `dataset` (`check_unseen`); `None`, logged, without its weights."
+    from survey2survey.shipped import DEFAULT_FLUX, shipped_root
+    from survey2survey.translate import model_info
+    try: meta = model_info(shipped_root(root)/DEFAULT_FLUX)
+    except InputError as e: return log.info(f"the shipped flux ensemble {DEFAULT_FLUX} is not translated: {e}")
+    check_unseen(meta, dataset, seed)
+    return Path(meta["path"])
+
 def model_origin(
-    path:Path, # a shipped model's folder or a training run folder
+    path:Path, # a shipped model's folder, a training run folder, or an ensemble of them
 ) -> dict:
-    "Where the model in `path` comes from: `shipped` (its name and card) or `trained` (the run folder, preset, epochs, data)."
+    "Where the model in `path` comes from: `shipped` (its name and card) or `trained` (the run folder, preset, epochs, data); an ensemble's adds its `members`."
     from survey2survey.translate import model_info
     meta = model_info(path)
+    if "ensemble" in meta:   # shipped if all its members are; model, preset, epochs and training data are the first member's
+        members = [model_origin(m) for m in meta["ensemble"]["members"]]
+        shipped = all(o["origin"] == "shipped" for o in members)
+        first = {k: v for k, v in members[0].items() if k != "card"}
+        return {**first, "origin": "shipped" if shipped else "trained", "name": meta["name"], "path": meta["path"], "id": meta["id"],
+                "members": [o["name"] for o in members], **(dict(card=str(Path(meta["path"])/"card.md")) if shipped else {})}
     common = dict(path=meta["path"], id=meta["id"], model=meta["model"], preset=meta["preset"], epochs=meta["epochs"]["run"])
     if "shipped" in meta:
         return dict(origin="shipped", name=meta["shipped"]["name"], card=str(Path(meta["path"])/"card.md"),
@@ -207,7 +227,7 @@ def ensure(
     retrain:bool=False, # with `train`: replace a trained model that is another run (other data or settings) instead of stopping
     train:bool=False, # train both models on this dataset (the preset's training settings) instead of using the shipped ones
 ) -> Inputs:
-    "Make whatever is missing of the dataset, the two models (with `train`), their reconstructions and the evaluation; returns the `Inputs`."
+    "Make whatever is missing of the dataset, the two models (with `train`), their reconstructions (and the shipped flux ensemble's) and the evaluation; returns the `Inputs`."
     from survey2survey.simulate import dataset_name
     check_preset(preset)
     seed = check_seed(seed)
@@ -218,6 +238,7 @@ def ensure(
         raise InputError(f"{dataset} has no complete 'pairs' store: --data must be a dataset folder holding pairs (and external) stores")
     if not train:   # checked before simulating: a refused dataset costs nothing
         for m in MODELS: inp.models[m] = shipped_model(m, dataset, seed if data is None else None)
+    flux = None if train else shipped_flux(dataset, seed if data is None else None)
     if data is None:
         def simulate():
             from survey2survey.simulate import simulate
@@ -235,6 +256,7 @@ def ensure(
                 from survey2survey.translate import translate
                 return f"{translate(inp.models[m], dataset/s, output=out, overwrite=out.exists()).n} images"
             run_step(inp.steps, f"translate {m} {s}", lambda out=out, m=m: translation_complete(out, inp.models[m]), translate)
+    if flux is not None: _ensure_flux(inp, flux)
     run_step(inp.steps, "evaluate", lambda: False, lambda: _evaluate(dataset))
     if inp.steps[-1]["detail"] == "up to date":
         inp.steps[-1]["status"] = "skipped"
@@ -255,6 +277,18 @@ def _ensure_trained(inp:Inputs, retrain:bool):
             meta = train(m, preset, data=dataset, out=run, seed=seed, overwrite=bool(diffs))
             return f"{meta['epochs']['run']} epochs" + (f" (replaced another run: {'; '.join(diffs)})" if diffs else "")
         run_step(inp.steps, f"train {m}", lambda run=run, diffs=diffs: not diffs and run_complete(run), train)
+
+def _ensure_flux(inp:Inputs, model:Path):
+    "Translate `inp.dataset`'s `pairs` with the flux ensemble `model` into `<dataset>/<set>-pairs` (or find it done), recording the step and origin in `inp`; one logged line if `pairs` has no calibrated images."
+    from survey2survey.translate import model_info, set_name, translate
+    pairs = inp.dataset/"pairs"
+    missing = [a for a in ("sdss_flux", "des_flux") if a not in (_json(pairs/"manifest.json") or {}).get("spec", {}).get("arrays", [])]
+    if missing: return log.info(f"{pairs} has no calibrated images ({', '.join(missing)}; simulated with --no-flux?): the flux ensemble is not translated")
+    name = set_name(model_info(model))
+    out = inp.dataset/f"{name}-pairs"
+    inp.flux[name], inp.origins[name] = model, model_origin(model)
+    run_step(inp.steps, f"translate {name} pairs", lambda: translation_complete(out, model),
+             lambda: f"{translate(model, pairs, output=out, overwrite=out.exists()).n} images")
 
 def _evaluate(dataset:Path) -> str:
     from survey2survey.evaluate import evaluate

@@ -24,10 +24,10 @@ from .surveys import BANDS
 
 # %% auto #0
 __all__ = ['log', 'SHIPPED_DIR', 'WEIGHTS_FILE', 'CARD_MD', 'CARD_JSON', 'BUDGET_MB', 'TOLERANCE', 'TRAINING_DATA',
-           'TRAINING_SEED', 'SHIPPED', 'ENSEMBLES', 'DEFAULT', 'LIMITATION', 'ENSEMBLE_CARD_TABLES', 'shipped_root',
-           'shipped_folder', 'is_shipped', 'shipped_info', 'retrain_commands', 'build_network', 'weight_arrays',
-           'set_weights', 'to_16bit', 'load_shipped', 'check_images', 'this_machine', 'card_markdown', 'flatten',
-           'export_model', 'ensemble_card_markdown', 'export_ensemble', 'shipped_models']
+           'TRAINING_SEED', 'SHIPPED', 'ENSEMBLES', 'DEFAULT', 'DEFAULT_FLUX', 'LIMITATION', 'ENSEMBLE_CARD_TABLES',
+           'shipped_root', 'shipped_folder', 'is_shipped', 'shipped_info', 'retrain_commands', 'build_network',
+           'weight_arrays', 'set_weights', 'to_16bit', 'load_shipped', 'check_images', 'this_machine', 'card_markdown',
+           'flatten', 'export_model', 'ensemble_card_markdown', 'export_ensemble', 'shipped_models']
 
 # %% ../nbs/12_shipped.ipynb #75b3d43d
 log = get_logger("shipped")
@@ -51,6 +51,7 @@ SHIPPED = {   # name -> model, recipe (`survey2survey.train` preset) and trainin
 }
 ENSEMBLES = {"cae-flux-sim-v2": [f"cae-flux-sim-v2-m{k}" for k in range(4)]}   # shipped ensembles (`translate.make_ensemble`) and their members
 DEFAULT = {"cae": "cae-sim-v2", "cyclegan": "cyclegan-sim-v1"}   # the shipped model `reproduce` evaluates for each model
+DEFAULT_FLUX = "cae-flux-sim-v2"   # the shipped flux ensemble `reproduce` translates the calibrated images with (set `cae_flux`), for the physics tables
 LIMITATION = ("Trained on simulated SDSS/DES pairs (survey2survey.simulate), not on real ones: real galaxies, PSFs, noise and "
               "artifacts differ from the simulation's, and no real pair has checked these weights.")
 

@@ -123,6 +123,22 @@ def test_shipped_models_by_default(run):
         assert rec["spec"]["attrs"]["model_id"] == meta["id"]   # the reconstructions record which weights made them
 
 
+def test_shipped_flux_ensemble(run):
+    "The shipped flux ensemble translates the calibrated pairs: a recorded step, named in the report, in its physics tables, not in Tables 2-3."
+    from survey2survey.shipped import DEFAULT_FLUX
+    info = json.loads((run/"steps.json").read_text())
+    assert "translate cae_flux pairs" in [s["step"] for s in info["steps"]], info["steps"]
+    assert (info["origins"]["cae_flux"]["origin"], info["origins"]["cae_flux"]["name"]) == ("shipped", DEFAULT_FLUX), info["origins"]
+    text = (run/"index.md").read_text()
+    assert f"- **cae_flux**: shipped ensemble `{DEFAULT_FLUX}` (4 members" in text
+    preservation = text.split("### Measured vs true")[1].split("###")[0]
+    assert {"cae_flux", "sdss-flux", "des-flux"} <= {_cells(l)[0] for l in preservation.splitlines() if _cells(l)}, preservation
+    assert "`cae_flux` (the shipped flux ensemble) are measured on calibrated images in nanomaggies" in text
+    for table in ("## Table 2", "## Table 3"):
+        section = text.split(table)[1].split("\n## ")[0]
+        assert "CAE" in section and "cae_flux" not in section, section   # the evaluation is the RGB models'
+
+
 def test_refuses_the_shipped_models_training_seed(tmp_path, monkeypatch):
     "A simulation of the seed the shipped models trained on holds their training galaxies: refused, before simulating."
     from survey2survey.cli import main
