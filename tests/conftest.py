@@ -24,8 +24,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
 # With one pytest-xdist worker per core, TensorFlow, OpenMP and BLAS in each worker (and in the processes it starts)
-# get the worker's share of the cores: thread pools that spin on more threads than there are cores slow every
-# process down (on 2 cores the whole run took 11-14 minutes with their default threads; see CONTRIBUTING.md).
+# get the worker's share of the cores, so that no process runs more threads than its share (see CONTRIBUTING.md).
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
 if _workers:
     _threads = str(max(1, (os.cpu_count() or 1)//_workers))
