@@ -87,8 +87,8 @@ def _sigma_scale_list(
 
 def _n_bands(info:dict) -> int:
     "The bands of a flux model's output (its scaling's `bands`)."
-    sc = info["output"]["scaling"]
-    return len((json.loads(sc) if isinstance(sc, str) else sc).get("bands", "gri"))
+    from survey2survey.flux import FluxScaling
+    return len(FluxScaling.from_json(info["output"]["scaling"]).bands)
 
 def ensemble_info(
     folder, # an ensemble folder (holding `ensemble.json`)

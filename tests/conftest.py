@@ -23,15 +23,13 @@ import pytest
 # Quiet defaults for test runs; set before anything imports TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
-# With one pytest-xdist worker per core, TensorFlow, OpenMP and BLAS in each worker (and in the processes it starts)
-# get the worker's share of the cores, so that no process runs more threads than its share (see CONTRIBUTING.md).
-_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-if _workers:
-    _threads = str(max(1, (os.cpu_count() or 1)//_workers))
-    for _k in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ.setdefault(_k, _threads)
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 # Keep tests away from the user's real data root, even when one is set.
 os.environ["SURVEY2SURVEY_DATA"] = tempfile.mkdtemp(prefix="s2s-test-data-")
+# With one pytest-xdist worker per core, TensorFlow, OpenMP and BLAS in each worker (and in the processes it starts)
+# get the worker's share of the cores, as a local Dask cluster's workers do (see CONTRIBUTING.md); what is set stays.
+if (_workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))):
+    from survey2survey.distributed import worker_env   # no TensorFlow import: the limits apply when it starts
+    for _k, _v in worker_env(max(1, (os.cpu_count() or 1)//_workers)).items(): os.environ.setdefault(_k, _v)
 
 FLAGGED = ("slow", "net", "gpu")
 
