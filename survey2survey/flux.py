@@ -25,9 +25,9 @@ from .surveys import BANDS
 
 # %% auto #0
 __all__ = ['FLAG_HALLUCINATION', 'MIN_SIGMA_SCALE', 'FluxScaling', 'store_scaling', 'store_gain', 'write_flux_fits',
-           'BadFluxFile', 'FluxImage', 'flux_unit_factor', 'read_flux_fits', 'EnsemblePrediction', 'ensemble_predict',
-           'Coverage', 'coverage', 'plot_reliability', 'fit_sigma_scale', 'hallucination_flags', 'sigma_flags',
-           'flux_predict']
+           'BadFluxFile', 'FluxImage', 'flux_unit_factor', 'read_flux_fits', 'EnsemblePrediction',
+           'sigma_scale_factors', 'ensemble_predict', 'Coverage', 'coverage', 'plot_reliability', 'fit_sigma_scale',
+           'hallucination_flags', 'sigma_flags', 'flux_predict']
 
 # %% ../nbs/13_flux.ipynb #caa69d03
 from .render import FLUX_UNIT   # BUNIT of the flux images written here (the stores' unit); astropy reads it as nmgy / arcsec2
@@ -383,11 +383,17 @@ def _noise_planes(noise, x_shape) -> np.ndarray:
     if noise.ndim == 2: noise = noise[:, None, None, :]
     return np.broadcast_to(noise, x_shape)
 
-def _sigma_scale(s, n:int) -> np.ndarray:
-    "A σ scale as (n,) floats, from a scalar or one value per band: finite and positive, else an `InputError`."
-    s = np.array(_per_band(s, n, "sigma_scale"))
-    if not (s > 0).all(): raise InputError(f"sigma_scale: need positive factors, got {s.tolist()}")
-    return s
+def sigma_scale_factors(
+    v, # a σ scale: one factor, or one per band
+    n:int, # the bands
+    where="", # what holds the value (e.g. an ensemble's file), named in the error
+) -> np.ndarray:
+    "A σ scale as `n` floats, one per band: an `InputError` naming `where` and the value unless it is one or `n` finite factors > 0."
+    try: a = np.asarray(v, float)
+    except (TypeError, ValueError): a = np.array([np.nan])
+    if a.ndim > 1 or a.size not in (1, n) or not np.isfinite(a).all() or not (a > 0).all():
+        raise InputError(f"{f'{where}: ' if where else ''}sigma_scale must be 1 or {n} finite factors > 0 (one per band), got {v!r}")
+    return np.broadcast_to(a.ravel(), (n,)).copy()
 
 def _member_output(net, y:np.ndarray, k:int) -> np.ndarray:
     out = np.asarray(net(y), np.float32)
@@ -412,11 +418,11 @@ def ensemble_predict(
     x = np.asarray(x, np.float32)
     if x.ndim != 4: raise InputError(f"x: need (N, H, W, bands) images, got shape {x.shape}")
     if not np.isfinite(x).all(): raise InputError(f"x: {int((~np.isfinite(x)).sum())} non-finite pixels: fill or cut them away first")
-    scale = _sigma_scale(sigma_scale, x.shape[-1])
+    scale = sigma_scale_factors(sigma_scale, x.shape[-1])
     inp = input_scaling or scaling
     mean, spread = np.empty_like(x), np.empty_like(x)
     for s in range(0, len(x), batch_size):
-        xs = inp.forward(x[s:s + batch_size])
+        xs = inp.forward(x[s:s + batch_size], clip=True)   # as one model's input (`flux_predict`) and the training inputs
         m, m2 = np.zeros(xs.shape), np.zeros(xs.shape)
         for k, net in enumerate(models, 1):
             f = scaling.inverse(_member_output(net, xs, k), dtype=np.float64)
@@ -546,7 +552,7 @@ def sigma_flags(
 ) -> np.ndarray:
     "`hallucination_flags` of a stored translation, whose σ is kept but not its spread: the spread is σ/(sigma_scale·√(1 + 1/K))."
     mean, sigma = np.asarray(mean), np.asarray(sigma)
-    spread = sigma/(_sigma_scale(sigma_scale, sigma.shape[-1])*np.sqrt(1 + 1/K))
+    spread = sigma/(sigma_scale_factors(sigma_scale, sigma.shape[-1])*np.sqrt(1 + 1/K))
     pred = EnsemblePrediction(mean.reshape(-1, *mean.shape[-3:]), sigma.reshape(-1, *sigma.shape[-3:]), spread.reshape(-1, *sigma.shape[-3:]))
     return hallucination_flags(pred, noise, threshold).reshape(mean.shape)
 

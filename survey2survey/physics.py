@@ -572,12 +572,12 @@ def ensemble_calibration(
     sigma_scale=1.0, # a factor on the stored σ for the coverage, one or one per band (e.g. `fit_ensemble_sigma_scale`'s, checked before it is stored)
 ) -> dict:
     "Coverage of the ensemble's σ against DES inside the galaxies' apertures (all bands and per band), and where its hallucination flags land."
-    from survey2survey.flux import coverage, sigma_flags
+    from survey2survey.flux import coverage, sigma_flags, sigma_scale_factors
     from survey2survey.render import artifact_mask
     px = _ensemble_pixels(dataset, flux_model, split, radius_hlr, limit)
     src, rec, rows, cat, xx, yy, aperture = (px[k] for k in ("src", "rec", "rows", "cat", "xx", "yy", "aperture"))
     des, mean, sig = px["des"], px["mean"], px["sigma"]
-    total = np.sqrt((np.asarray(sigma_scale, np.float64)*sig)**2 + px["noise"][:, None, None, :]**2)
+    total = np.sqrt((sigma_scale_factors(sigma_scale, sig.shape[-1], "ensemble_calibration")*sig)**2 + px["noise"][:, None, None, :]**2)
     cov = dict(all=coverage(des, mean, total, aperture))
     for k, b in enumerate(BANDS): cov[b] = coverage(des[..., k], mean[..., k], total[..., k], aperture)
     K = int(rec.attrs.get("members", 2))

@@ -73,18 +73,6 @@ def _member_path(m:str, folder:Path) -> str:
     "A member as written in `ensemble.json`: a folder beside the ensemble's, or a shipped name, run folder or path."
     return str(folder.parent/m) if _is_name(m) and (folder.parent/m).exists() and not is_shipped(m) else m
 
-def _sigma_scale_list(
-    v, # a scalar or one value per band
-    n:int, # the bands
-    where, # named in the error (the ensemble's file)
-) -> list:
-    "`v` as `n` floats, one per band: an `InputError` naming `where` and the value unless it is 1 or `n` finite factors > 0."
-    try: a = np.asarray(v, float)
-    except (TypeError, ValueError): a = np.array([np.nan])
-    if a.ndim > 1 or a.size not in (1, n) or not np.isfinite(a).all() or not (a > 0).all():
-        raise InputError(f"{where}: sigma_scale must be 1 or {n} finite factors > 0 (one per band), got {v!r}")
-    return [float(x) for x in np.broadcast_to(a.ravel(), (n,))]
-
 def _n_bands(info:dict) -> int:
     "The bands of a flux model's output (its scaling's `bands`)."
     from survey2survey.flux import FluxScaling
@@ -94,6 +82,7 @@ def ensemble_info(
     folder, # an ensemble folder (holding `ensemble.json`)
 ) -> dict:
     "An ensemble's metadata: its first member's (model, space, input, output, data) with `ensemble` (members' paths, ids, `sigma_scale`), `path` and `id`."
+    from survey2survey.flux import sigma_scale_factors
     folder = Path(folder)
     try: d = json.loads((folder/ENSEMBLE).read_text())
     except (OSError, ValueError) as e: raise InputError(f"{folder/ENSEMBLE}: not readable as JSON ({e})") from None
@@ -102,7 +91,7 @@ def ensemble_info(
     infos = [model_info(_member_path(m, folder)) for m in d["members"]]
     check_members(infos, folder)
     ids = [m["id"] for m in infos]
-    scale = _sigma_scale_list(d.get("sigma_scale", 1.0), _n_bands(infos[0]), folder/ENSEMBLE)
+    scale = sigma_scale_factors(d.get("sigma_scale", 1.0), _n_bands(infos[0]), folder/ENSEMBLE).tolist()
     key = " ".join(ids) + ("" if scale == [1.0]*len(scale) else f" sigma_scale={scale}")   # old ensembles keep their id
     return {**{k: v for k, v in infos[0].items() if k not in ("path", "id", "shipped", "final", "epochs", "steps", "seed")},
             "ensemble": dict(members=[m["path"] for m in infos], ids=ids, seeds=[m.get("seed") for m in infos], K=len(infos), sigma_scale=scale),
@@ -128,10 +117,11 @@ def make_ensemble(
     sigma_scale=None, # σ scale on the members' spread, one value or one per band (`flux.fit_sigma_scale`); default none (all 1)
 ) -> dict:
     "Write the ensemble folder `out` (its `ensemble.json`) after checking the members fit together; its `model_info`."
+    from survey2survey.flux import sigma_scale_factors
     infos = [model_info(m) for m in members]
     out = resolve_path(out)
     check_members(infos, out)
-    scale = {} if sigma_scale is None else dict(sigma_scale=_sigma_scale_list(sigma_scale, _n_bands(infos[0]), out/ENSEMBLE))
+    scale = {} if sigma_scale is None else dict(sigma_scale=sigma_scale_factors(sigma_scale, _n_bands(infos[0]), out/ENSEMBLE).tolist())
     out.mkdir(parents=True, exist_ok=True)
     rel = [Path(m["path"]).name if Path(m["path"]).parent == out.parent else m.get("shipped", {}).get("name") or m["path"] for m in infos]
     with atomic_write(out/ENSEMBLE, "w") as f:
