@@ -366,7 +366,7 @@ def _add_translate(sub):
                                    "translations.csv (one row per file). A bad file is reported and skipped; the exit status is 1 if "
                                    "any failed. A rerun skips the files already done.",
                        epilog="examples:\n"
-                              "  survey2survey translate --model cae-sim-v2 --input my_cutouts/ --output translated/\n"
+                              "  survey2survey translate --model cae-sim-v3 --input my_cutouts/ --output translated/\n"
                               "  survey2survey translate --model cae-quick-seed0 --input sim-quick-seed0/external")
     q.add_argument("--model", required=True, metavar="NAME", help="a shipped model's name (see `survey2survey models`), or a run folder (or its model.keras); "
                                                                "another bare name is looked for under <data root>/models")

@@ -39,7 +39,7 @@ BUDGET_MB = 10.0   # all shipped weight files together, in 10^6 bytes: the packa
 TOLERANCE = 1e-3   # the most the 16-bit weights may change an output pixel (max abs, images in [0, 1])
 TRAINING_DATA, TRAINING_SEED = "sim-paper-seed2026", 2026   # the simulation the shipped models train on; seed 0 datasets hold other galaxies
 SHIPPED = {   # name -> model, recipe (`survey2survey.train` preset) and training data
-    "cae-sim-v2": dict(model="cae", preset="efficient", data=TRAINING_DATA,
+    "cae-sim-v3": dict(model="cae", preset="efficient", data=TRAINING_DATA,
                        about="the paper's CAE (Table 1, 200,899 parameters), efficient recipe"),
     "cyclegan-sim-v1": dict(model="cyclegan", preset="efficient", data=TRAINING_DATA,
                             about="the CycleGAN's generator G (SDSS→DES): U-Net of depth 5, 32 filters, 4.2 M parameters"),
@@ -50,7 +50,7 @@ SHIPPED = {   # name -> model, recipe (`survey2survey.train` preset) and trainin
        for k in range(4)},
 }
 ENSEMBLES = {"cae-flux-sim-v2": [f"cae-flux-sim-v2-m{k}" for k in range(4)]}   # shipped ensembles (`translate.make_ensemble`) and their members
-DEFAULT = {"cae": "cae-sim-v2", "cyclegan": "cyclegan-sim-v1"}   # the shipped model `reproduce` evaluates for each model
+DEFAULT = {"cae": "cae-sim-v3", "cyclegan": "cyclegan-sim-v1"}   # the shipped model `reproduce` evaluates for each model
 DEFAULT_FLUX = "cae-flux-sim-v2"   # the shipped flux ensemble `reproduce` translates the calibrated images with (set `cae_flux`), for the physics tables
 LIMITATION = ("Trained on simulated SDSS/DES pairs (survey2survey.simulate), not on real ones: real galaxies, PSFs, noise and "
               "artifacts differ from the simulation's, and no real pair has checked these weights.")
@@ -169,7 +169,7 @@ def to_16bit(
 
 # %% ../nbs/12_shipped.ipynb #69aecd38
 def load_shipped(
-    name, # a shipped name (e.g. `cae-sim-v2`) or folder
+    name, # a shipped name (e.g. `cae-sim-v3`) or folder
     root=None, # the shipped models' folder (default: the package's)
     image_size:int|None=None, # build for this image side (default: the training images'; the networks are fully convolutional)
 ) -> tuple:
@@ -312,7 +312,7 @@ def flatten(d:dict, prefix:str="") -> dict:
 # %% ../nbs/12_shipped.ipynb #fec18541
 def export_model(
     run, # a finished training run folder (or its name under `<data root>/models`)
-    name:str, # the shipped name, e.g. `cae-sim-v2`
+    name:str, # the shipped name, e.g. `cae-sim-v3`
     images:np.ndarray, # (n, H, W, 3) check images in [0, 1], the run's image size (e.g. 16 validation SDSS images)
     metrics:dict|None=None, # held-out metrics for the card, as the caller measured them
     root=None, # where shipped models live (default: the package's `weights/`)

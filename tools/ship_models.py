@@ -104,7 +104,7 @@ def copy_rows(src, rows, dest):
                 and done.catalogue["id"].tolist() == src.catalogue["id"].to_numpy()[rows].tolist()):
             return done
     w = create_store(dest, n=len(rows), arrays=src.arrays, image_size=src.image_shape[:2], channels=src.image_shape[2],
-                     chunk_size=src.chunk_size, attrs={**src.attrs, "subset_of": str(src.path)}, overwrite=True)
+                     chunk_size=src.chunk_size, attrs={**src.attrs, "subset_of": str(src.path)}, units=src.units, overwrite=True)
     with w:
         for i in w.pending_chunks():
             sl = w.spec.chunk_slice(i)
