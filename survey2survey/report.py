@@ -170,15 +170,17 @@ def models_md(
     for m, o in origins.items():
         ens = o.get("members")
         members, each = (f"{len(ens)} members {', '.join(f'`{n}`' for n in ens)}; ", " each") if ens else ("", "")
+        # how long it trained: its steps when known (a run stopped mid-epoch has run 1 epoch after 1.9), else its epochs
+        span = f"{o['steps']:,} steps" if o.get("steps") else f"{o['epochs']} epoch{'' if o['epochs'] == 1 else 's'}"
         if o.get("origin") == "shipped":
-            lines.append(f"- **{m}**: shipped {'ensemble' if ens else 'model'} `{o['name']}` ({members}{o['preset']} recipe, {o['epochs']} epochs{each} "
+            lines.append(f"- **{m}**: shipped {'ensemble' if ens else 'model'} `{o['name']}` ({members}{o['preset']} recipe, {span}{each} "
                          f"on `{o['trained_on']}`; weights `{o['id']}`), model card [{o['card']}]({Path(o['card']).as_uri()})")
         elif ens:
-            lines.append(f"- **{m}**: ensemble `{o['path']}` of trained runs ({members}{o['preset']} preset, {o['epochs']} epochs{each} on "
+            lines.append(f"- **{m}**: ensemble `{o['path']}` of trained runs ({members}{o['preset']} preset, {span}{each} on "
                          f"`{o['trained_on']}`; id `{o['id']}`)")
         else:
-            lines.append(f"- **{m}**: trained by this reproduction, run folder `{o['path']}` ({o['preset']} preset, {o['epochs']} "
-                         f"epochs on `{o['trained_on']}`; `model.keras` `{o['id']}`)")
+            lines.append(f"- **{m}**: trained by this reproduction, run folder `{o['path']}` ({o['preset']} preset, {span} "
+                         f"on `{o['trained_on']}`; `model.keras` `{o['id']}`)")
     return "\n".join(lines) + "\n"
 
 def findings_md(f:pd.DataFrame) -> str:

@@ -212,7 +212,8 @@ def model_origin(
         first = {k: v for k, v in members[0].items() if k != "card"}
         return {**first, "origin": "shipped" if shipped else "trained", "name": meta["name"], "path": meta["path"], "id": meta["id"],
                 "members": [o["name"] for o in members], **(dict(card=str(Path(meta["path"])/"card.md")) if shipped else {})}
-    common = dict(path=meta["path"], id=meta["id"], model=meta["model"], preset=meta["preset"], epochs=meta["epochs"]["run"])
+    common = dict(path=meta["path"], id=meta["id"], model=meta["model"], preset=meta["preset"], epochs=meta["epochs"]["run"],
+                  steps=(meta.get("steps") or {}).get("run"))   # a run stopped mid-epoch (`stop_at_step`) is told by its steps
     if "shipped" in meta:
         return dict(origin="shipped", name=meta["shipped"]["name"], card=str(Path(meta["path"])/"card.md"),
                     trained_on=meta["data"].get("dataset"), **common)
