@@ -28,24 +28,8 @@ from survey2survey.core import resolve_path   # noqa: E402
 from survey2survey.evaluate import delta_table, evaluate, paper_table, quartiles   # noqa: E402
 from survey2survey.physics import dataset_calibration, ensemble_calibration, physics_report   # noqa: E402
 from survey2survey.shipped import DEFAULT   # noqa: E402
-from survey2survey.store import create_store, open_store   # noqa: E402
+from survey2survey.store import copy_rows, open_store   # noqa: E402
 from survey2survey.translate import translate   # noqa: E402
-
-
-def val_subset(src, out):
-    "Copy the validation rows of the store `src` (every array and catalogue column) into a new store `out` (resumable)."
-    src = open_store(src)
-    rows = src.indices("val")
-    w = create_store(out, n=len(rows), arrays=src.spec.arrays, image_size=src.image_shape[:2], channels=src.image_shape[2],
-                     chunk_size=src.chunk_size, attrs={**src.spec.attrs, "subset_of": str(src.path), "subset": "val"},
-                     units=src.spec.units)
-    with w:
-        for i in w.pending_chunks():
-            sl = w.spec.chunk_slice(i)
-            r = rows[sl]
-            w.write_chunk(i, src.catalogue.iloc[r].reset_index(drop=True), **{a: src.read(a, r) for a in src.spec.arrays})
-        w.finalize()
-    return open_store(out)
 
 
 def main():
@@ -57,7 +41,8 @@ def main():
     ap.add_argument("--out", default=str(Path(__file__).parent/"flux_eval"), help="folder of the CSVs")
     a = ap.parse_args()
     ds = resolve_path(a.dataset)
-    val_subset(resolve_path(a.train_data)/"pairs", ds/"pairs")
+    src = open_store(resolve_path(a.train_data)/"pairs")
+    copy_rows(src, src.indices("val"), ds/"pairs", attrs={"subset": "val"})
     for m in (a.ensemble, *a.rgb): translate(m, ds/"pairs")
     ev = evaluate(ds, splits=("val",), bootstrap=0)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)

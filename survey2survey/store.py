@@ -29,7 +29,8 @@ from .core import (IncompleteStoreError, InputError, S2SError, StoreError, Store
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'IMAGES', 'CATALOGUE', 'PARTS', 'LOCK', 'SPLITS', 'REQUIRED_COLUMNS',
            'DEFAULT_IMAGE_SIZE', 'DEFAULT_CHUNK_SIZE', 'NONFINITE', 'log', 'WCS_COLUMN', 'PIXEL_SCALE_ARCSEC',
            'StoreSpec', 'chunk_file', 'StoreWriter', 'is_store_dir', 'create_store', 'Store', 'open_store',
-           'store_hash', 'damage_images', 'drop_arrays', 'tan_wcs_header', 'image_wcs', 'store_summary', 'find_stores']
+           'store_hash', 'damage_images', 'drop_arrays', 'copy_rows', 'tan_wcs_header', 'image_wcs', 'store_summary',
+           'find_stores']
 
 # %% ../nbs/01_store.ipynb #a155b6ed
 FORMAT = "survey2survey-store"
@@ -636,6 +637,36 @@ def drop_arrays(
         for a in names: rec.pop(a, None)
     _write_json(p/MANIFEST, m)
     for a in names: shutil.rmtree(p/IMAGES/a)
+
+# %% ../nbs/01_store.ipynb #819f8864
+def copy_rows(
+    src, # a store (or its folder)
+    rows, # row indices of `src` to copy, in the order wanted
+    dest, # the copy's folder
+    attrs:dict|None=None, # added to the copy's `attrs` (beside `src`'s, `subset_of` and `subset_rows`)
+) -> Store:
+    "A store at `dest` holding rows `rows` of `src` (every array with its units, and the catalogue): reused when complete, resumed when interrupted, rewritten when it holds other rows."
+    src = src if isinstance(src, Store) else open_store(src)
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or not len(rows) or not np.issubdtype(rows.dtype, np.integer) or rows.min() < 0 or rows.max() >= src.n:
+        raise InputError(f"rows must be a non-empty list of row indices of {src.path} (0 to {src.n - 1}), got {rows.tolist()[:8]}")
+    ids = [str(i) for i in src.catalogue["id"].to_numpy()[rows]]
+    key = hashlib.sha256(json.dumps([str(src.path), ids]).encode()).hexdigest()[:16]
+    attrs = _jsonable({**src.attrs, **(attrs or {}), "subset_of": str(src.path), "subset_rows": key})
+    dest = Path(dest).absolute()
+    same = False
+    if is_store_dir(dest):
+        old = open_store(dest, allow_incomplete=True)
+        same = old.attrs == attrs and old.arrays == src.arrays and old.n == len(rows) and old.units == src.units
+        if same and old.complete: return old
+    w = create_store(dest, n=len(rows), arrays=src.arrays, image_size=src.image_shape[:2], channels=src.image_shape[2],
+                     chunk_size=src.chunk_size, kind=src.kind, attrs=attrs, units=src.units, overwrite=not same)
+    with w:
+        for i in w.pending_chunks():
+            r = rows[w.spec.chunk_slice(i)]
+            w.write_chunk(i, src.catalogue.iloc[r].reset_index(drop=True), **{a: src.read(a, r) for a in src.arrays})
+        w.finalize()
+    return open_store(dest)
 
 # %% ../nbs/01_store.ipynb #c6790022
 WCS_COLUMN = "wcs" # catalogue column: the FITS header text of each image's WCS (stores that carry one)

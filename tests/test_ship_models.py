@@ -85,13 +85,13 @@ def test_measure_and_export_with_another_external_store(toy, monkeypatch):
 
 def test_copy_rows_keeps_flux_arrays(tmp_path):
     "The held-out copy of a store with calibrated bands (`sdss_flux`, `des_flux`: any value, with a unit) keeps them and their units."
-    from survey2survey.store import open_store
+    from survey2survey.store import copy_rows, open_store
     from survey2survey.train import write_toy_dataset
     write_toy_dataset(tmp_path/"toyflux", flux=True)
     src = open_store(tmp_path/"toyflux"/"pairs")
     assert src.units and any(src.read(a, slice(None)).max() > 1 for a in src.units)   # values a picture store would refuse
     rows = src.indices("val")
-    copy = ship.copy_rows(src, rows, tmp_path/"copy")
+    copy = copy_rows(src, rows, tmp_path/"copy")
     assert copy.units == src.units and copy.n == len(rows)
     for a in src.arrays: np.testing.assert_array_equal(copy.read(a, slice(None)), src.read(a, rows))
-    assert ship.copy_rows(src, rows, tmp_path/"copy").path == copy.path   # complete: reused
+    assert copy_rows(src, rows, tmp_path/"copy").path == copy.path   # complete: reused

@@ -93,31 +93,11 @@ def per_model(p, values, option, kind):
     return out
 
 
-def copy_rows(src, rows, dest):
-    "A store `dest` holding rows `rows` of store `src` (every array and the catalogue); reused when complete."
-    import numpy as np
-    from survey2survey.store import create_store, open_store
-    rows = np.asarray(rows)
-    if (dest/"manifest.json").exists():
-        done = open_store(dest, allow_incomplete=True)
-        if (done.complete and done.n == len(rows) and done.attrs.get("subset_of") == str(src.path)
-                and done.catalogue["id"].tolist() == src.catalogue["id"].to_numpy()[rows].tolist()):
-            return done
-    w = create_store(dest, n=len(rows), arrays=src.arrays, image_size=src.image_shape[:2], channels=src.image_shape[2],
-                     chunk_size=src.chunk_size, attrs={**src.attrs, "subset_of": str(src.path)}, units=src.units, overwrite=True)
-    with w:
-        for i in w.pending_chunks():
-            sl = w.spec.chunk_slice(i)
-            w.write_chunk(i, src.catalogue.iloc[rows[sl]].reset_index(drop=True), **{a: src.read(a, rows[sl]) for a in src.arrays})
-        w.finalize()
-    return open_store(dest)
-
-
 def held_out_sets(a, work):
     "`{set: (folder, store name, split, description)}`: each held-out set as a folder holding its input store."
     from survey2survey.core import resolve_path
     from survey2survey.simulate import dataset_name, simulate
-    from survey2survey.store import open_store
+    from survey2survey.store import copy_rows, open_store
     data = resolve_path(a.data)
     pairs, external = open_store(data/"pairs"), open_store(resolve_path(a.external) if a.external else data/"external")
     out = {}
