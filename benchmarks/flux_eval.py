@@ -1,6 +1,6 @@
 """The shipped flux ensemble against the simulation's truth, head to head with the shipped RGB models.
 
-    python benchmarks/flux_eval.py [--ensemble cae-flux-sim-v2] [--out benchmarks/flux_eval] [--train-data sim-paper-seed2026-ext0]
+    python benchmarks/flux_eval.py [--ensemble cae-flux-sim-v3] [--out benchmarks/flux_eval] [--train-data sim-paper-seed2026-ext0]
 
 What `32_physics` shows from `benchmarks/flux_eval/*.csv`, remade from scratch:
 
@@ -34,7 +34,7 @@ from survey2survey.translate import translate   # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ensemble", default="cae-flux-sim-v2", help="the flux model or ensemble (a shipped name or a folder)")
+    ap.add_argument("--ensemble", default="cae-flux-sim-v3", help="the flux model or ensemble (a shipped name or a folder)")
     ap.add_argument("--rgb", nargs="*", default=[DEFAULT["cae"], DEFAULT["cyclegan"]], help="RGB models beside it (shipped names or run folders)")
     ap.add_argument("--dataset", default="flux-eval-seed2026-val", help="the validation-only dataset (made if missing)")
     ap.add_argument("--train-data", default="sim-paper-seed2026-ext0", help="the training dataset: its first 200 DES training pictures calibrate the RGB pictures")

@@ -43,15 +43,15 @@ SHIPPED = {   # name -> model, recipe (`survey2survey.train` preset) and trainin
                        about="the paper's CAE (Table 1, 200,899 parameters), efficient recipe"),
     "cyclegan-sim-v1": dict(model="cyclegan", preset="efficient", data=TRAINING_DATA,
                             about="the CycleGAN's generator G (SDSS→DES): U-Net of depth 5, 32 filters, 4.2 M parameters"),
-    **{f"cae-flux-sim-v2-m{k}": dict(model="cae", preset="flux", data=f"{TRAINING_DATA}-ext0",
-                                     about=f"member {k} (seed {k}) of the flux ensemble `cae-flux-sim-v2`: a residual quarter-width CAE (52,000 parameters) "
+    **{f"cae-flux-sim-v3-m{k}": dict(model="cae", preset="flux", data=f"{TRAINING_DATA}-ext0",
+                                     about=f"member {k} (seed {k}) of the flux ensemble `cae-flux-sim-v3`: a residual quarter-width CAE (52,000 parameters) "
                                            "from calibrated SDSS g, r, i to DES-like g, r, i, nanomaggies/arcsec², on one asinh scale with "
                                            "the DES/SDSS gain per band")
        for k in range(4)},
 }
-ENSEMBLES = {"cae-flux-sim-v2": [f"cae-flux-sim-v2-m{k}" for k in range(4)]}   # shipped ensembles (`translate.make_ensemble`) and their members
+ENSEMBLES = {"cae-flux-sim-v3": [f"cae-flux-sim-v3-m{k}" for k in range(4)]}   # shipped ensembles (`translate.make_ensemble`) and their members
 DEFAULT = {"cae": "cae-sim-v3", "cyclegan": "cyclegan-sim-v1"}   # the shipped model `reproduce` evaluates for each model
-DEFAULT_FLUX = "cae-flux-sim-v2"   # the shipped flux ensemble `reproduce` translates the calibrated images with (set `cae_flux`), for the physics tables
+DEFAULT_FLUX = "cae-flux-sim-v3"   # the shipped flux ensemble `reproduce` translates the calibrated images with (set `cae_flux`), for the physics tables
 LIMITATION = ("Trained on simulated SDSS/DES pairs (survey2survey.simulate), not on real ones: real galaxies, PSFs, noise and "
               "artifacts differ from the simulation's, and no real pair has checked these weights.")
 
@@ -389,7 +389,7 @@ def ensemble_card_markdown(card:dict) -> str:
     return "\n".join(lines)
 
 def export_ensemble(
-    name:str, # the shipped name, e.g. `cae-flux-sim-v2`
+    name:str, # the shipped name, e.g. `cae-flux-sim-v3`
     members:list, # its members' shipped names (each exported first with `export_model`, into `root`)
     about:str, # what it is, one paragraph
     data:str, # what it was trained on, one line

@@ -135,7 +135,7 @@ PRESETS = {
         "efficient": dict(epochs=30, batch_size=16, crop=64, augment=True, limit_val=128, optimizer=dict(learning_rate=1.0)),
         # calibrated g, r, i: a residual CAE a quarter the paper's width (a cheap ensemble member) on one scale, Adam with cosine decay, FluxMSE (see "Flux space" below)
         "flux": dict(epochs=7, batch_size=16, crop=64, augment=True, limit_val=128, space="flux", architecture=dict(filters=(64, 32, 16, 16, 32, 64), residual=True),
-                     scaling=dict(shared=True, gain=True), optimizer=dict(algorithm="adam", learning_rate=1e-3, epsilon=1e-7, schedule="cosine", flux_weight=0.1)),
+                     scaling=dict(shared=True, gain=True), optimizer=dict(algorithm="adam", learning_rate=1e-3, epsilon=1e-7, schedule="cosine", flux_weight=0.01)),
     },
     "cyclegan": {
         "smoke": dict(epochs=2, batch_size=2, limit_train=4, limit_val=2, architecture=dict(depth=3, filters=8)),
