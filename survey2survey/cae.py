@@ -96,8 +96,10 @@ class FluxMSE(keras.losses.Loss):
     linear flux through the output's asinh scaling (`flux.FluxScaling`: `softening`, `f_lo`, `f_hi`): the pixel loss alone
     lets a network trade a little flux for a lower MSE, which photometry sees as a bias. Relative errors are clipped to
     ±`clip`: an image whose input holds far more light than its target (an SDSS artifact: a bleed trail, a satellite)
-    would otherwise dominate the mean; there only the pixel term counts."""
-    def __init__(self, softening, f_lo, f_hi, weight:float=0.1, clip:float=1.0, name:str="flux_mse", **kwargs):
+    would otherwise dominate the mean; there only the pixel term counts. Keep `weight` small: the flux term's gradient sits
+    on the bright pixels, and with Adam (which sizes each weight's step by its gradient history) a weight of 0.1 left the
+    pixel term, the denoising, almost unlearnt (`20_train`, "Flux space, measured"; the `flux` preset uses 0.01)."""
+    def __init__(self, softening, f_lo, f_hi, weight:float=0.01, clip:float=1.0, name:str="flux_mse", **kwargs):
         super().__init__(name=name, **kwargs)
         self.softening, self.f_lo, self.f_hi = (list(map(float, v)) for v in (softening, f_lo, f_hi))
         self.weight, self.clip = float(weight), float(clip)
