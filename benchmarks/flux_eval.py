@@ -11,7 +11,11 @@ What `32_physics` shows from `benchmarks/flux_eval/*.csv`, remade from scratch:
    by the shipped RGB CAE and CycleGAN (sets `cae`, `cyclegan`);
 3. the paper's metrics on the pictures (`evaluate`: Tables 2 and 3, quartiles), the truth-based physics of every set
    (`physics_report`; the RGB pictures through the calibration line fitted on the first 200 DES training pictures
-   of `--train-data`), and the ensemble's coverage and flags (`ensemble_calibration`).
+   of `--train-data`), and the ensemble's coverage and flags (`ensemble_calibration`);
+4. ΔF and ΔS (eqs. 6, 8) of every set's pictures against two DES references (`rendering.csv`): the stored DES
+   pictures (what Tables 2-3 use: rendered on DES's grid, then resampled and 8-bit) and the Lupton rendering of DES's
+   calibrated images on the SDSS grid (`translate.flux_picture`, the rendering the flux models' outputs go through),
+   so that the rendering path's own share of a flux model's ΔF and ΔS is seen.
 
 Resumable: every step skips what a previous run finished. Writes the CSVs into `--out`.
 """
@@ -26,10 +30,27 @@ import pandas as pd   # noqa: E402
 
 from survey2survey.core import resolve_path   # noqa: E402
 from survey2survey.evaluate import delta_table, evaluate, paper_table, quartiles   # noqa: E402
+from survey2survey.metrics import beta, flux_mag, mean_relative_difference, snr   # noqa: E402
 from survey2survey.physics import dataset_calibration, ensemble_calibration, physics_report   # noqa: E402
 from survey2survey.shipped import DEFAULT   # noqa: E402
 from survey2survey.store import copy_rows, open_store   # noqa: E402
-from survey2survey.translate import translate   # noqa: E402
+from survey2survey.translate import flux_picture, set_name, translate, model_info   # noqa: E402
+
+
+def rendering(ds, sets) -> pd.DataFrame:
+    "ΔF × 10³ and ΔS (mean ± std, as Tables 2-3: `mean_relative_difference(reference, set)`) of each set's pictures against both DES references."
+    pairs = open_store(ds/"pairs")
+    rows = pairs.indices("val")
+    refs = {"stored DES picture": pairs.read("des", rows), "Lupton of des_flux": flux_picture(pairs.read("des_flux", rows))}
+    out = []
+    for s in sets:
+        b = beta(open_store(ds/f"{s}-pairs").read(s, rows))
+        for ref, pics in refs.items():
+            br = beta(pics)
+            df, dsn = mean_relative_difference(flux_mag(br), flux_mag(b)), mean_relative_difference(snr(br), snr(b))
+            out.append(dict(set=s, reference=ref, n=df["n"], delta_flux_1e3=df["mean"]*1e3, delta_flux_1e3_std=df["std"]*1e3,
+                            delta_snr=dsn["mean"], delta_snr_std=dsn["std"]))
+    return pd.DataFrame(out)
 
 
 def main():
@@ -57,6 +78,9 @@ def main():
     cal["flags"].to_csv(out/"flags.csv", index=False)
     c = cal["coverage"]["all"]
     pd.DataFrame(dict(nominal=c.nominal, observed=c.observed)).to_csv(out/"reliability.csv", index=False)
+    rend = rendering(ds, [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)])
+    rend.to_csv(out/"rendering.csv", index=False)
+    print(rend.round(3).to_string(index=False))
     p = rep["preservation"]
     print(p[p.set.isin(["sdss-flux", "des-flux", "cae_flux", "cae", "cyclegan"])].pivot(index="quantity", columns="set", values="bias").round(3).to_string())
     print(cal["table"].round(3).to_string(index=False))
