@@ -41,13 +41,13 @@ def rendering(ds, sets) -> pd.DataFrame:
     "ΔF × 10³ and ΔS (mean ± std, as Tables 2-3: `mean_relative_difference(reference, set)`) of each set's pictures against both DES references."
     pairs = open_store(ds/"pairs")
     rows = pairs.indices("val")
-    refs = {"stored DES picture": pairs.read("des", rows), "Lupton of des_flux": flux_picture(pairs.read("des_flux", rows))}
+    quantities = lambda pics: (flux_mag(b := beta(pics)), snr(b))   # F and S of each picture
+    refs = {"stored DES picture": quantities(pairs.read("des", rows)), "Lupton of des_flux": quantities(flux_picture(pairs.read("des_flux", rows)))}
     out = []
     for s in sets:
-        b = beta(open_store(ds/f"{s}-pairs").read(s, rows))
-        for ref, pics in refs.items():
-            br = beta(pics)
-            df, dsn = mean_relative_difference(flux_mag(br), flux_mag(b)), mean_relative_difference(snr(br), snr(b))
+        f, sn = quantities(open_store(ds/f"{s}-pairs").read(s, rows))
+        for ref, (f_ref, sn_ref) in refs.items():
+            df, dsn = mean_relative_difference(f_ref, f), mean_relative_difference(sn_ref, sn)
             out.append(dict(set=s, reference=ref, n=df["n"], delta_flux_1e3=df["mean"]*1e3, delta_flux_1e3_std=df["std"]*1e3,
                             delta_snr=dsn["mean"], delta_snr_std=dsn["std"]))
     return pd.DataFrame(out)

@@ -33,13 +33,17 @@ from survey2survey.train import predict, train   # noqa: E402
 from survey2survey.translate import load_model   # noqa: E402
 
 
-def measure(f, truth, sky, des_noise=None):
-    "Median measured − true per quantity, and the sky noise per band (relative to DES's when given)."
+def sky_noise(f, sky):
+    "Per band, the median over images of the pixels' standard deviation in `sky`."
+    return np.median(f[:, sky].std(axis=1), axis=0)
+
+
+def measure(f, truth, sky, des_noise):
+    "Median measured − true per quantity, and the sky noise per band relative to DES's."
     m = measure_flux(f)
-    noise = np.array([np.median(f[:, sky, b].std(axis=1)) for b in range(f.shape[-1])])
     row = {f"bias_mag_{b}": float(np.nanmedian(m[f"mag_{b}"] - truth[f"mag_{b}"])) for b in "gri"}
     row["bias_log_hlr"] = float(np.nanmedian(m.log_hlr - truth.log_hlr))
-    row.update({f"sky_noise_{b}": float(v) for b, v in zip("gri", noise if des_noise is None else noise/des_noise)})
+    row.update({f"sky_noise_{b}": float(v) for b, v in zip("gri", sky_noise(f, sky)/des_noise)})
     return row
 
 
@@ -57,7 +61,7 @@ def main():
     sdss, des, truth = st.read("sdss_flux", rows), st.read("des_flux", rows), truth_table(st, rows)
     yy, xx = np.mgrid[:sdss.shape[1], :sdss.shape[2]] - (sdss.shape[1] - 1)/2
     sky = np.hypot(yy, xx) > 55
-    des_noise = np.array([np.median(des[:, sky, b].std(axis=1)) for b in range(3)])
+    des_noise = sky_noise(des, sky)
     out = [dict(set="sdss", **measure(sdss, truth, sky, des_noise)), dict(set="des", **measure(des, truth, sky, des_noise))]
     for w in a.weights:
         run = work/f"w{w:g}"
