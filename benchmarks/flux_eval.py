@@ -15,7 +15,11 @@ What `32_physics` shows from `benchmarks/flux_eval/*.csv`, remade from scratch:
 4. ΔF and ΔS (eqs. 6, 8) of every set's pictures against two DES references (`rendering.csv`): the stored DES
    pictures (what Tables 2-3 use: rendered on DES's grid, then resampled and 8-bit) and the Lupton rendering of DES's
    calibrated images on the SDSS grid (`translate.flux_picture`, the rendering the flux models' outputs go through),
-   so that the rendering path's own share of a flux model's ΔF and ΔS is seen.
+   so that the rendering path's own share of a flux model's ΔF and ΔS is seen;
+5. the ellipticity of every set corrected for the PSF (`shapes.csv`: `physics.measure`/`measure_flux` with
+   `psf_fwhm_arcsec`, GalSim's re-Gaussianization against each image's Moffat PSF — SDSS's for the SDSS input, DES's
+   for DES and for every translation, which claims DES's PSF), beside the observed ellipticity without a calibration
+   line: whether a set's shapes are closer to the truth once the PSF is accounted for, the same way for every set.
 
 Resumable: every step skips what a previous run finished. Writes the CSVs into `--out`.
 """
@@ -26,12 +30,14 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SURVEY2SURVEY_PROGRESS", "0")
 
+import numpy as np   # noqa: E402
 import pandas as pd   # noqa: E402
 
 from survey2survey.core import resolve_path   # noqa: E402
 from survey2survey.evaluate import delta_table, evaluate, paper_table, quartiles   # noqa: E402
 from survey2survey.metrics import beta, flux_mag, mean_relative_difference, snr   # noqa: E402
-from survey2survey.physics import dataset_calibration, ensemble_calibration, physics_report   # noqa: E402
+from survey2survey.physics import (dataset_calibration, ensemble_calibration, measure, measure_flux, nmad, physics_report,   # noqa: E402
+                                   truth_table)
 from survey2survey.shipped import DEFAULT   # noqa: E402
 from survey2survey.store import copy_rows, open_store   # noqa: E402
 from survey2survey.translate import flux_picture, set_name, translate, model_info   # noqa: E402
@@ -50,6 +56,29 @@ def rendering(ds, sets) -> pd.DataFrame:
             df, dsn = mean_relative_difference(f_ref, f), mean_relative_difference(sn_ref, sn)
             out.append(dict(set=s, reference=ref, n=df["n"], delta_flux_1e3=df["mean"]*1e3, delta_flux_1e3_std=df["std"]*1e3,
                             delta_snr=dsn["mean"], delta_snr_std=dsn["std"]))
+    return pd.DataFrame(out)
+
+
+def shapes(ds, sets) -> pd.DataFrame:
+    "Observed and PSF-corrected ellipticity of every set against the truth: n, bias, NMAD, median |error|, Spearman ρ."
+    from scipy.stats import spearmanr
+    pairs = open_store(ds/"pairs")
+    rows = pairs.indices("val")
+    cat, truth = pairs.catalogue.iloc[rows], truth_table(pairs, rows)["ellipticity"].to_numpy()
+    fwhm = {sv: cat[f"{sv}_psf_fwhm_r_arcsec"].to_numpy(float) for sv in ("sdss", "des")}
+    pictures = {"sdss": ("sdss", pairs.read("sdss", rows)), "des": ("des", pairs.read("des", rows)),
+                **{s: ("des", open_store(ds/f"{s}-pairs").read(s, rows)) for s in sets if not s.endswith("_flux")}}
+    fluxes = {"sdss-flux": ("sdss", pairs.read("sdss_flux", rows)), "des-flux": ("des", pairs.read("des_flux", rows)),
+              **{s: ("des", open_store(ds/f"{s}-pairs").read(f"{s}_nmgy", rows)) for s in sets if s.endswith("_flux")}}
+    out = []
+    for group, how in ((pictures, measure), (fluxes, measure_flux)):
+        for name, (psf, images) in group.items():
+            m = how(images, psf_fwhm_arcsec=fwhm[psf], psf_survey=psf)
+            for col in ("ellipticity", "ellipticity_psf"):
+                e = m[col].to_numpy(float); ok = np.isfinite(e) & np.isfinite(truth); r = e[ok] - truth[ok]
+                out.append(dict(set=name, psf=psf, measure="observed" if col == "ellipticity" else "PSF-corrected", n=int(ok.sum()),
+                                bias=float(np.median(r)), nmad=nmad(r), mad_true=float(np.median(np.abs(r))),
+                                spearman=float(spearmanr(e[ok], truth[ok]).statistic)))
     return pd.DataFrame(out)
 
 
@@ -81,6 +110,9 @@ def main():
     rend = rendering(ds, [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)])
     rend.to_csv(out/"rendering.csv", index=False)
     print(rend.round(3).to_string(index=False))
+    sh = shapes(ds, [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)])
+    sh.to_csv(out/"shapes.csv", index=False)
+    print(sh.round(4).to_string(index=False))
     p = rep["preservation"]
     print(p[p.set.isin(["sdss-flux", "des-flux", "cae_flux", "cae", "cyclegan"])].pivot(index="quantity", columns="set", values="bias").round(3).to_string())
     print(cal["table"].round(3).to_string(index=False))

@@ -22,7 +22,7 @@ log = get_logger("physics")
 __all__ = ['log', 'PIXSCALE_ARCSEC', 'PIXEL_AREA_ARCSEC2', 'CENTRE_PIX', 'ZERO_POINT_NMGY', 'DETECT_THRESHOLD_BETA',
            'DETECT_SMOOTH_PIX', 'DETECT_NPIXELS', 'MEASURED', 'CALIBRATED', 'PA_MIN_ELLIPTICITY', 'OUTLIER', 'UNITS',
            'LABELS', 'REMOVED_AT', 'NEIGHBOUR_APERTURE_PIX', 'NEIGHBOUR_ANNULUS_PIX', 'NEIGHBOUR_MIN_BETA_FLUX',
-           'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise', 'measure_one',
+           'des_display', 'nmgy_to_mag', 'mag_to_nmgy', 'beta_weighted_mag', 'linearise', 'psf_image', 'measure_one',
            'measure_flux_one', 'measure', 'measure_flux', 'truth_table', 'neighbour_table', 'fit_calibration',
            'calibrate', 'residuals', 'nmad', 'preservation_table', 'closer_table', 'plot_residuals', 'artifact_excess',
            'artifact_removal', 'neighbour_fluxes', 'neighbour_summary', 'artifact_summary', 'dataset_calibration',
@@ -108,34 +108,63 @@ def _hsm(intensity:np.ndarray, bad:np.ndarray, x:float, y:float, sigma:float):
     s = res.observed_shape
     return float(s.q), float(s.beta.deg % 180.0)
 
+def psf_image(
+    fwhm_arcsec:float, # the PSF's full width at half maximum, arcsec
+    survey:str="des", # whose PSF profile (a Moffat of that survey's index, `surveys.INSTRUMENTS`)
+):
+    "The survey's PSF drawn on the stored (SDSS) grid, 41×41 pixels: the kernel `ellipticity_psf` is corrected for."
+    import galsim
+    from survey2survey.surveys import INSTRUMENTS
+    if survey not in INSTRUMENTS: raise InputError(f"unknown survey {survey!r}; use one of {tuple(INSTRUMENTS)}")
+    if not (np.isfinite(fwhm_arcsec) and fwhm_arcsec > 0): raise InputError(f"a PSF FWHM must be a positive number of arcsec, got {fwhm_arcsec}")
+    return galsim.Moffat(beta=INSTRUMENTS[survey].psf_beta, fwhm=float(fwhm_arcsec)).drawImage(nx=41, ny=41, scale=PIXSCALE_ARCSEC)
+
+def _hsm_psf(intensity:np.ndarray, bad:np.ndarray, x:float, y:float, sigma:float, psf) -> float:
+    "PSF-corrected ellipticity 1 − q by GalSim's re-Gaussianization (Hirata & Seljak 2003), NaN if it fails."
+    import galsim
+    res = galsim.hsm.EstimateShear(galsim.Image(np.ascontiguousarray(intensity, np.float64)), psf,
+                                   badpix=galsim.Image(np.ascontiguousarray(bad, np.int32)), shear_est="REGAUSS",
+                                   guess_sig_gal=max(sigma, 1.0), guess_centroid=galsim.PositionD(x + 1, y + 1), strict=False)
+    if res.correction_status != 0 or res.error_message: return np.nan
+    e = math.hypot(res.corrected_e1, res.corrected_e2)       # a distortion |e| = (1 − q²)/(1 + q²)
+    return 1 - math.sqrt((1 - e)/(1 + e)) if e < 1 else np.nan
+
 def measure_one(
     image:np.ndarray, # (H, W, 3) RGB picture in [0, 1]
     display:Display|None=None, # the recipe inverted before measuring (default: the DES display)
     threshold:float=DETECT_THRESHOLD_BETA, # detection threshold on the smoothed β
     deblend:bool=True, # split the target's segment from touching neighbours (photutils `deblend_sources`)
+    psf_fwhm_arcsec:float|None=None, # the picture's PSF FWHM: also measure `ellipticity_psf`, corrected for that PSF
+    psf_survey:str="des", # whose PSF profile (`psf_image`)
 ) -> dict:
     "Photometry, size and shape of the central galaxy of one picture (see the column list above)."
     b = np.asarray(image, np.float64).mean(-1)
-    return _measure(b, lambda: linearise(image, display), threshold, deblend)
+    return _measure(b, lambda: linearise(image, display), threshold, deblend, _psf_or_none(psf_fwhm_arcsec, psf_survey))
 
 def measure_flux_one(
     flux:np.ndarray, # (H, W, 3) calibrated g, r, i, nanomaggies/arcsec² (e.g. a store's `sdss_flux`, a flux model's output)
     display:Display|None=None, # the recipe whose β picture the galaxy is detected on (default: the DES display), unquantised
     threshold:float=DETECT_THRESHOLD_BETA, # detection threshold on the smoothed β
     deblend:bool=True, # split the target's segment from touching neighbours
+    psf_fwhm_arcsec:float|None=None, # the images' PSF FWHM: also measure `ellipticity_psf`, corrected for that PSF
+    psf_survey:str="des", # whose PSF profile (`psf_image`)
 ) -> dict:
     "`measure_one` of calibrated images: the same detection (on their β picture), the photometry on the bands themselves — nothing to calibrate."
     from survey2survey.surveys import lupton_rgb
     d = display or des_display()
     flux = np.asarray(flux, np.float64)
     b = lupton_rgb(np.moveaxis(flux, -1, 0), dataclasses.replace(d, bits=None)).mean(-1)
-    return _measure(b, lambda: ((flux*np.asarray(d.band_scales)).mean(-1), flux), threshold, deblend)
+    return _measure(b, lambda: ((flux*np.asarray(d.band_scales)).mean(-1), flux), threshold, deblend, _psf_or_none(psf_fwhm_arcsec, psf_survey))
 
-def _measure(b:np.ndarray, linear, threshold:float, deblend:bool) -> dict:
-    "Detect on the β picture `b`; measure on `linear()`: (intensity, g r i bands), nanomaggies/arcsec²."
+def _psf_or_none(fwhm, survey:str):
+    return None if fwhm is None else psf_image(fwhm, survey)
+
+def _measure(b:np.ndarray, linear, threshold:float, deblend:bool, psf=None) -> dict:
+    "Detect on the β picture `b`; measure on `linear()`: (intensity, g r i bands), nanomaggies/arcsec²; `ellipticity_psf` too when given the `psf` image."
     from photutils.segmentation import SourceCatalog
     out = dict(detected=False, x_pix=np.nan, y_pix=np.nan, beta_flux=np.nan, **{k: np.nan for k in MEASURED},
                hlr_arcsec=np.nan, flux_beta_nmgy=np.nan, **{f"flux_{band}_nmgy": np.nan for band in BANDS})
+    if psf is not None: out["ellipticity_psf"] = np.nan
     seg, label, sm = _segment(b, threshold, DETECT_SMOOTH_PIX, DETECT_NPIXELS, deblend)
     if not label: return out
     from photutils.aperture import aperture_photometry
@@ -147,6 +176,7 @@ def _measure(b:np.ndarray, linear, threshold:float, deblend:bool) -> dict:
     flux, fb = phot(intensity)*PIXEL_AREA_ARCSEC2, [phot(bands[..., k])*PIXEL_AREA_ARCSEC2 for k in range(3)]
     r50 = float(np.squeeze(getattr(cat.flux_radius(0.5), "value", cat.flux_radius(0.5))))
     q, pa = _hsm(intensity, other, x, y, r50/1.1774)
+    if psf is not None: out["ellipticity_psf"] = _hsm_psf(intensity, other, x, y, r50/1.1774, psf)
     m = nmgy_to_mag(np.array([flux] + fb))
     out.update(detected=True, x_pix=x, y_pix=y, beta_flux=phot(b), flux_beta_nmgy=flux,
                **{f"flux_{band}_nmgy": f for band, f in zip(BANDS, fb)},
@@ -159,19 +189,31 @@ def _measure(b:np.ndarray, linear, threshold:float, deblend:bool) -> dict:
 def measure(
     images:np.ndarray, # (N, H, W, 3) RGB pictures in [0, 1]
     display:Display|None=None, # the recipe inverted before measuring (default: the DES display)
-    **kwargs, # `threshold`, `deblend` of `measure_one`
+    psf_fwhm_arcsec=None, # PSF FWHM, one for all or one per picture: also measure `ellipticity_psf`
+    **kwargs, # `threshold`, `deblend`, `psf_survey` of `measure_one`
 ) -> pd.DataFrame:
     "`measure_one` for each picture of a batch: one row per picture."
-    return pd.DataFrame([measure_one(im, display, **kwargs) for im in np.asarray(images)])
+    images = np.asarray(images)
+    return pd.DataFrame([measure_one(im, display, psf_fwhm_arcsec=f, **kwargs) for im, f in zip(images, _per_image(psf_fwhm_arcsec, len(images)))])
+
+def _per_image(fwhm, n:int) -> list:
+    "`fwhm` (None, one number or one per image) as a list of `n`."
+    if fwhm is None or np.ndim(fwhm) == 0: return [fwhm]*n
+    f = [float(v) for v in np.asarray(fwhm, float).ravel()]
+    if len(f) != n: raise InputError(f"psf_fwhm_arcsec: {len(f)} values for {n} images; give one for all or one per image")
+    return f
 
 def measure_flux(
     fluxes:np.ndarray, # (N, H, W, 3) calibrated g, r, i, nanomaggies/arcsec²
     display:Display|None=None, # the recipe of the detection picture (default: the DES display)
-    **kwargs, # `threshold`, `deblend` of `measure_flux_one`
+    psf_fwhm_arcsec=None, # PSF FWHM, one for all or one per image: also measure `ellipticity_psf`
+    **kwargs, # `threshold`, `deblend`, `psf_survey` of `measure_flux_one`
 ) -> pd.DataFrame:
     "`measure_flux_one` for each image of a batch: one row per image (not detected: an image with NaN pixels)."
-    return pd.DataFrame([measure_flux_one(f, display, **kwargs) if np.isfinite(f).all() else measure_one(np.zeros((1, 1, 3)))
-                         for f in np.asarray(fluxes)])
+    fluxes = np.asarray(fluxes)
+    return pd.DataFrame([measure_flux_one(f, display, psf_fwhm_arcsec=w, **kwargs) if np.isfinite(f).all()
+                         else measure_one(np.zeros((1, 1, 3)), psf_fwhm_arcsec=w, psf_survey=kwargs.get("psf_survey", "des"))
+                         for f, w in zip(fluxes, _per_image(psf_fwhm_arcsec, len(fluxes)))])
 
 # %% ../nbs/32_physics.ipynb #4ce48d88
 def _composite_q(row) -> float:
