@@ -19,7 +19,12 @@ What `32_physics` shows from `benchmarks/flux_eval/*.csv`, remade from scratch:
 5. the ellipticity of every set corrected for the PSF (`shapes.csv`: `physics.measure`/`measure_flux` with
    `psf_fwhm_arcsec`, GalSim's re-Gaussianization against each image's Moffat PSF — SDSS's for the SDSS input, DES's
    for DES and for every translation, which claims DES's PSF), beside the observed ellipticity without a calibration
-   line: whether a set's shapes are closer to the truth once the PSF is accounted for, the same way for every set.
+   line: whether a set's shapes are closer to the truth once the PSF is accounted for, the same way for every set;
+   the translations also corrected for a PSF halfway between the surveys' (psf `halfway`: the rms of the two FWHMs),
+   the PSF of an output that sharpens SDSS's only partway;
+6. the PSF each set of calibrated images actually has, measured on the isolated field stars (`stars.csv`: r 17-20.5,
+   more than 25 px from the target and 10 px from any other source; GalSim's adaptive σ of the r band in a 17×17 stamp),
+   beside the σ of the surveys' Moffat PSFs.
 
 Resumable: every step skips what a previous run finished. Writes the CSVs into `--out`.
 """
@@ -70,15 +75,43 @@ def shapes(ds, sets) -> pd.DataFrame:
                 **{s: ("des", open_store(ds/f"{s}-pairs").read(s, rows)) for s in sets if not s.endswith("_flux")}}
     fluxes = {"sdss-flux": ("sdss", pairs.read("sdss_flux", rows)), "des-flux": ("des", pairs.read("des_flux", rows)),
               **{s: ("des", open_store(ds/f"{s}-pairs").read(f"{s}_nmgy", rows)) for s in sets if s.endswith("_flux")}}
+    fwhm["halfway"] = np.sqrt((fwhm["sdss"]**2 + fwhm["des"]**2)/2)   # a translation that sharpens SDSS's PSF only partway
     out = []
+    def row(name, psf, what, e):
+        ok = np.isfinite(e) & np.isfinite(truth); r = e[ok] - truth[ok]
+        out.append(dict(set=name, psf=psf, measure=what, n=int(ok.sum()), bias=float(np.median(r)), nmad=nmad(r),
+                        mad_true=float(np.median(np.abs(r))), spearman=float(spearmanr(e[ok], truth[ok]).statistic)))
     for group, how in ((pictures, measure), (fluxes, measure_flux)):
         for name, (psf, images) in group.items():
             m = how(images, psf_fwhm_arcsec=fwhm[psf], psf_survey=psf)
-            for col in ("ellipticity", "ellipticity_psf"):
-                e = m[col].to_numpy(float); ok = np.isfinite(e) & np.isfinite(truth); r = e[ok] - truth[ok]
-                out.append(dict(set=name, psf=psf, measure="observed" if col == "ellipticity" else "PSF-corrected", n=int(ok.sum()),
-                                bias=float(np.median(r)), nmad=nmad(r), mad_true=float(np.median(np.abs(r))),
-                                spearman=float(spearmanr(e[ok], truth[ok]).statistic)))
+            row(name, psf, "observed", m["ellipticity"].to_numpy(float)); row(name, psf, "PSF-corrected", m["ellipticity_psf"].to_numpy(float))
+            if name not in ("sdss", "des", "sdss-flux", "des-flux"):   # the translations: also for a PSF halfway between the surveys'
+                row(name, "halfway", "PSF-corrected", how(images, psf_fwhm_arcsec=fwhm["halfway"], psf_survey="des")["ellipticity_psf"].to_numpy(float))
+    return pd.DataFrame(out)
+
+
+def star_psf(ds, sets) -> pd.DataFrame:
+    "Adaptive σ (arcsec, r band) of the isolated field stars in each set of calibrated images, and of the surveys' PSFs."
+    import galsim
+    from survey2survey.physics import PIXSCALE_ARCSEC, neighbour_table, psf_image
+    pairs = open_store(ds/"pairs")
+    rows = pairs.indices("val")
+    nt = neighbour_table(pairs, rows)
+    near = lambda r: (np.hypot(nt.x_pix[nt.row == r.row] - r.x_pix, nt.y_pix[nt.row == r.row] - r.y_pix) < 10).sum()
+    st = nt[(nt.kind == "star") & nt.mag_r.between(17, 20.5) & (np.hypot(nt.x_pix - 74.5, nt.y_pix - 74.5) > 25)]
+    st = st[[near(r) == 1 and 8 <= round(r.x_pix) < 142 and 8 <= round(r.y_pix) < 142 for r in st.itertuples()]]
+    images = {"sdss-flux": pairs.read("sdss_flux", rows), "des-flux": pairs.read("des_flux", rows),
+              **{s: open_store(ds/f"{s}-pairs").read(f"{s}_nmgy", rows) for s in sets if s.endswith("_flux")}}
+    at = {int(r): k for k, r in enumerate(rows)}
+    def sigma(stamp):
+        m = galsim.hsm.FindAdaptiveMom(galsim.Image(np.ascontiguousarray(stamp, np.float64)), strict=False)
+        return m.moments_sigma*PIXSCALE_ARCSEC if m.moments_status == 0 else np.nan
+    sig = pd.DataFrame({name: [sigma(a[at[int(r.row)], round(r.y_pix) - 8:round(r.y_pix) + 9, round(r.x_pix) - 8:round(r.x_pix) + 9, 1])
+                               for r in st.itertuples()] for name, a in images.items()}).dropna()
+    cat = pairs.catalogue.iloc[rows]
+    out = [dict(set=name, n_stars=len(sig), median_sigma_arcsec=float(sig[name].median())) for name in images]
+    out += [dict(set=f"{sv} PSF (Moffat)", n_stars=0, median_sigma_arcsec=float(np.median([sigma(psf_image(f, sv).array[12:29, 12:29])
+             for f in cat[f"{sv}_psf_fwhm_r_arcsec"]]))) for sv in ("sdss", "des")]
     return pd.DataFrame(out)
 
 
@@ -112,6 +145,9 @@ def main():
     print(rend.round(3).to_string(index=False))
     sh = shapes(ds, [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)])
     sh.to_csv(out/"shapes.csv", index=False)
+    stars = star_psf(ds, [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)])
+    stars.to_csv(out/"stars.csv", index=False)
+    print(stars.round(4).to_string(index=False))
     print(sh.round(4).to_string(index=False))
     p = rep["preservation"]
     print(p[p.set.isin(["sdss-flux", "des-flux", "cae_flux", "cae", "cyclegan"])].pivot(index="quantity", columns="set", values="bias").round(3).to_string())
