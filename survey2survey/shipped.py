@@ -372,6 +372,7 @@ ENSEMBLE_CARD_TABLES = {   # the tables an ensemble card may hold, and the sente
     "flags": "Where the 'possible hallucination' flags land (share of flagged pixels vs share of the image; flag rate per region):",
     "physics": "Measured − true (sdss-flux, des-flux and the ensemble measured on calibrated images; the RGB models' pictures through the DES-fitted calibration):",
     "artifacts_removed": "Simulated SDSS artifacts removed (≥ half their excess light gone):",
+    "psf": "The PSF of the outputs, measured on isolated field stars (adaptive σ of the r band, arcsec; the surveys' Moffat PSFs beside them): correct shapes measured on the outputs for this PSF, not for DES's:",
 }
 
 def ensemble_card_markdown(card:dict) -> str:
