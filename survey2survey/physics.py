@@ -157,6 +157,7 @@ def measure_flux_one(
     return _measure(b, lambda: ((flux*np.asarray(d.band_scales)).mean(-1), flux), threshold, deblend, _psf_or_none(psf_fwhm_arcsec, psf_survey))
 
 def _psf_or_none(fwhm, survey:str):
+    "The PSF image for `fwhm` (`psf_image`), or `None` when no FWHM is given."
     return None if fwhm is None else psf_image(fwhm, survey)
 
 def _measure(b:np.ndarray, linear, threshold:float, deblend:bool, psf=None) -> dict:
