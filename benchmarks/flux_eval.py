@@ -140,15 +140,10 @@ def main():
     cal["flags"].to_csv(out/"flags.csv", index=False)
     c = cal["coverage"]["all"]
     pd.DataFrame(dict(nominal=c.nominal, observed=c.observed)).to_csv(out/"reliability.csv", index=False)
-    rend = rendering(ds, [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)])
-    rend.to_csv(out/"rendering.csv", index=False)
-    print(rend.round(3).to_string(index=False))
-    sh = shapes(ds, [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)])
-    sh.to_csv(out/"shapes.csv", index=False)
-    stars = star_psf(ds, [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)])
-    stars.to_csv(out/"stars.csv", index=False)
-    print(stars.round(4).to_string(index=False))
-    print(sh.round(4).to_string(index=False))
+    sets = [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)]
+    for name, table in (("rendering", rendering(ds, sets)), ("shapes", shapes(ds, sets)), ("stars", star_psf(ds, sets))):
+        table.to_csv(out/f"{name}.csv", index=False)
+        print(table.round(4).to_string(index=False))
     p = rep["preservation"]
     print(p[p.set.isin(["sdss-flux", "des-flux", "cae_flux", "cae", "cyclegan"])].pivot(index="quantity", columns="set", values="bias").round(3).to_string())
     print(cal["table"].round(3).to_string(index=False))
