@@ -64,17 +64,24 @@ def rendering(ds, sets) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def shapes(ds, sets) -> pd.DataFrame:
-    "Observed and PSF-corrected ellipticity of every set against the truth: n, bias, NMAD, median |error|, Spearman ρ."
+def flux_sets(ds, sets) -> dict:
+    "The calibrated images of the validation rows: `{set: (whose PSF it has, images)}` for SDSS, DES and each flux model in `sets`."
+    pairs = open_store(ds/"pairs")
+    rows = pairs.indices("val")
+    return {"sdss-flux": ("sdss", pairs.read("sdss_flux", rows)), "des-flux": ("des", pairs.read("des_flux", rows)),
+            **{s: ("des", open_store(ds/f"{s}-pairs").read(f"{s}_nmgy", rows)) for s in sets if s.endswith("_flux")}}
+
+
+def shapes(ds, sets, fluxes=None, truth=None) -> pd.DataFrame:
+    "Observed and PSF-corrected ellipticity of every set against the truth: n, bias, NMAD, median |error|, Spearman ρ (`fluxes`: `flux_sets`, `truth`: `truth_table` of the validation rows, if already at hand)."
     from scipy.stats import spearmanr
     pairs = open_store(ds/"pairs")
     rows = pairs.indices("val")
-    cat, truth = pairs.catalogue.iloc[rows], truth_table(pairs, rows)["ellipticity"].to_numpy()
+    cat, truth = pairs.catalogue.iloc[rows], (truth_table(pairs, rows) if truth is None else truth)["ellipticity"].to_numpy()
     fwhm = {sv: cat[f"{sv}_psf_fwhm_r_arcsec"].to_numpy(float) for sv in ("sdss", "des")}
     pictures = {"sdss": ("sdss", pairs.read("sdss", rows)), "des": ("des", pairs.read("des", rows)),
                 **{s: ("des", open_store(ds/f"{s}-pairs").read(s, rows)) for s in sets if not s.endswith("_flux")}}
-    fluxes = {"sdss-flux": ("sdss", pairs.read("sdss_flux", rows)), "des-flux": ("des", pairs.read("des_flux", rows)),
-              **{s: ("des", open_store(ds/f"{s}-pairs").read(f"{s}_nmgy", rows)) for s in sets if s.endswith("_flux")}}
+    fluxes = flux_sets(ds, sets) if fluxes is None else fluxes
     fwhm["halfway"] = np.sqrt((fwhm["sdss"]**2 + fwhm["des"]**2)/2)   # a translation that sharpens SDSS's PSF only partway
     out = []
     def row(name, psf, what, e):
@@ -90,18 +97,19 @@ def shapes(ds, sets) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def star_psf(ds, sets) -> pd.DataFrame:
-    "Adaptive σ (arcsec, r band) of the isolated field stars in each set of calibrated images, and of the surveys' PSFs."
+def star_psf(ds, sets, fluxes=None) -> pd.DataFrame:
+    "Adaptive σ (arcsec, r band) of the isolated field stars in each set of calibrated images (`fluxes`: `flux_sets`, if at hand), and of the surveys' PSFs."
     import galsim
-    from survey2survey.physics import PIXSCALE_ARCSEC, neighbour_table, psf_image
+    from survey2survey.physics import CENTRE_PIX, PIXSCALE_ARCSEC, neighbour_table, psf_image
+    from survey2survey.surveys import OUTPUT_SIZE
     pairs = open_store(ds/"pairs")
     rows = pairs.indices("val")
     nt = neighbour_table(pairs, rows)
     near = lambda r: (np.hypot(nt.x_pix[nt.row == r.row] - r.x_pix, nt.y_pix[nt.row == r.row] - r.y_pix) < 10).sum()
-    st = nt[(nt.kind == "star") & nt.mag_r.between(17, 20.5) & (np.hypot(nt.x_pix - 74.5, nt.y_pix - 74.5) > 25)]
-    st = st[[near(r) == 1 and 8 <= round(r.x_pix) < 142 and 8 <= round(r.y_pix) < 142 for r in st.itertuples()]]
-    images = {"sdss-flux": pairs.read("sdss_flux", rows), "des-flux": pairs.read("des_flux", rows),
-              **{s: open_store(ds/f"{s}-pairs").read(f"{s}_nmgy", rows) for s in sets if s.endswith("_flux")}}
+    st = nt[(nt.kind == "star") & nt.mag_r.between(17, 20.5) & (np.hypot(nt.x_pix - CENTRE_PIX, nt.y_pix - CENTRE_PIX) > 25)]
+    inside = lambda v: 8 <= round(v) < OUTPUT_SIZE - 8   # a whole 17×17 stamp
+    st = st[[near(r) == 1 and inside(r.x_pix) and inside(r.y_pix) for r in st.itertuples()]]
+    images = {name: a for name, (_, a) in (flux_sets(ds, sets) if fluxes is None else fluxes).items()}
     at = {int(r): k for k, r in enumerate(rows)}
     def sigma(stamp):
         m = galsim.hsm.FindAdaptiveMom(galsim.Image(np.ascontiguousarray(stamp, np.float64)), strict=False)
@@ -141,7 +149,9 @@ def main():
     c = cal["coverage"]["all"]
     pd.DataFrame(dict(nominal=c.nominal, observed=c.observed)).to_csv(out/"reliability.csv", index=False)
     sets = [set_name(model_info(m)) for m in (a.ensemble, *a.rgb)]
-    for name, table in (("rendering", rendering(ds, sets)), ("shapes", shapes(ds, sets)), ("stars", star_psf(ds, sets))):
+    fluxes = flux_sets(ds, sets)   # read once for both
+    for name, table in (("rendering", rendering(ds, sets)), ("shapes", shapes(ds, sets, fluxes, rep["truth"])),
+                        ("stars", star_psf(ds, sets, fluxes))):
         table.to_csv(out/f"{name}.csv", index=False)
         print(table.round(4).to_string(index=False))
     p = rep["preservation"]
